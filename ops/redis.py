@@ -1,0 +1,166 @@
+"""Run a Redis server on loopback from the system's ``redis-server``, installing it if allowed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import redis
+from redis.exceptions import RedisError
+
+from ops import ServiceStartError, paths, process
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+__all__ = [
+    "DEFAULT_PORT",
+    "PORT_ENV",
+    "configured_redis_port",
+    "ensure_redis",
+    "redis_answers",
+    "redis_pid",
+    "redis_url",
+    "stop_redis",
+]
+
+DEFAULT_PORT = 6379
+PORT_ENV = "PLD_REDIS_PORT"
+LOOPBACK = "127.0.0.1"
+DATABASE = 0
+START_TIMEOUT_S = 30.0
+PING_TIMEOUT_S = 2.0
+LAUNCH_TIMEOUT_S = 30.0
+APT_TIMEOUT_S = 900.0
+LOG_TAIL_LINES = 40
+SERVER_BINARY = "redis-server"
+APT_PACKAGE = "redis-server"
+ROOT_UID = 0
+
+
+@dataclass(frozen=True)
+class RedisLayout:
+    """Paths of one Redis server's state folder (also its working dir, where dumps go)."""
+
+    state_dir: Path
+
+    @property
+    def pid_file(self) -> Path:
+        """Written by redis-server itself once daemonized; removed on clean shutdown."""
+        return self.state_dir / "redis.pid"
+
+    @property
+    def log_file(self) -> Path:
+        """The server log."""
+        return self.state_dir / "redis.log"
+
+    @property
+    def lock_file(self) -> Path:
+        """Serialises concurrent ``ensure_redis``/``stop_redis`` calls for this server."""
+        return self.state_dir / ".lock"
+
+
+def configured_redis_port() -> int:
+    """Return the Redis port: ``$PLD_REDIS_PORT`` or 6379."""
+    return int(os.environ.get(PORT_ENV, DEFAULT_PORT))
+
+
+def redis_url(port: int = DEFAULT_PORT) -> str:
+    """Return the URL of database 0 on the loopback server at ``port``."""
+    return f"redis://{LOOPBACK}:{port}/{DATABASE}"
+
+
+def redis_answers(url: str, timeout_s: float = PING_TIMEOUT_S) -> bool:
+    """Return whether the server at ``url`` answers PING."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
+    try:
+        return bool(client.ping())
+    except RedisError:
+        return False
+    finally:
+        client.close()
+
+
+def redis_pid(port: int = DEFAULT_PORT) -> int | None:
+    """Return the pid of the server ops started on ``port``, or None if none runs."""
+    return process.live_pid(RedisLayout(paths.redis_state_dir(port)).pid_file, SERVER_BINARY)
+
+
+def ensure_redis(port: int = DEFAULT_PORT, *, timeout_s: float = START_TIMEOUT_S) -> str:
+    """Make sure a Redis server answers on ``127.0.0.1:port`` and return its URL.
+
+    Reuses any server already answering there; otherwise starts ``redis-server``
+    daemonized with its dir, pid file and log in the state folder (installing the
+    package with apt first when it is missing and we are root).
+    """
+    url = redis_url(port)
+    if redis_answers(url):
+        return url
+    layout = RedisLayout(paths.redis_state_dir(port))
+    with process.exclusive(layout.lock_file):
+        if redis_answers(url):
+            return url
+        _launch(_server_binary(), layout, port)
+        if not process.wait_for(lambda: redis_answers(url), timeout_s):
+            msg = f"Redis on {url} did not answer PING within {timeout_s:.0f}s.\n"
+            msg += f"--- {layout.log_file} ---\n{process.tail(layout.log_file, LOG_TAIL_LINES)}"
+            raise ServiceStartError(msg)
+    return url
+
+
+def stop_redis(port: int = DEFAULT_PORT) -> bool:
+    """Stop the server ops started on ``port`` (never a foreign one); return whether one ran."""
+    layout = RedisLayout(paths.redis_state_dir(port))
+    if not layout.state_dir.is_dir():
+        return False
+    with process.exclusive(layout.lock_file):
+        pid = redis_pid(port)
+        if pid is not None:
+            process.terminate(pid)
+        layout.pid_file.unlink(missing_ok=True)
+    return pid is not None
+
+
+def _server_binary() -> str:
+    """Return the path of ``redis-server``, installing it with apt when missing and root."""
+    found = shutil.which(SERVER_BINARY)
+    if found is not None:
+        return found
+    if os.geteuid() != ROOT_UID:
+        msg = f"{SERVER_BINARY} is not on PATH; install it (e.g. sudo apt-get install -y {APT_PACKAGE})"
+        raise ServiceStartError(msg)
+    _apt_install(APT_PACKAGE)
+    found = shutil.which(SERVER_BINARY)
+    if found is None:
+        msg = f"apt installed {APT_PACKAGE} but {SERVER_BINARY} is still not on PATH"
+        raise ServiceStartError(msg)
+    return found
+
+
+def _apt_install(package: str) -> None:
+    """Install one Debian package non-interactively."""
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for argv in (["apt-get", "update"], ["apt-get", "install", "-y", package]):
+        try:
+            subprocess.run(argv, check=True, capture_output=True, text=True, env=env, timeout=APT_TIMEOUT_S)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
+            msg = f"Installing {package} failed at {' '.join(argv)!r}: {exc}"
+            raise ServiceStartError(msg) from exc
+
+
+def _launch(binary: str, layout: RedisLayout, port: int) -> None:
+    """Start ``redis-server`` daemonized on loopback with its files in the state folder."""
+    layout.state_dir.mkdir(parents=True, exist_ok=True)
+    argv = [
+        binary, "--bind", LOOPBACK, "--port", str(port), "--daemonize", "yes",
+        "--dir", str(layout.state_dir), "--pidfile", str(layout.pid_file),
+        "--logfile", str(layout.log_file),
+    ]  # fmt: skip
+    try:
+        subprocess.run(argv, check=True, capture_output=True, text=True, timeout=LAUNCH_TIMEOUT_S)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+        msg = f"{binary} refused to start on port {port}: {exc}\n{process.tail(layout.log_file)}"
+        raise ServiceStartError(msg) from exc

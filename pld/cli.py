@@ -1,0 +1,54 @@
+"""`pld`: one console entry point with subcommands."""
+
+import argparse
+from collections.abc import Callable, Sequence
+
+from stream.settings import WorkerSettings
+
+
+def _worker(_args: argparse.Namespace) -> int:
+    from stream.worker import run_worker  # noqa: PLC0415 - lazy: only `worker` needs llama.cpp loaded
+
+    run_worker(WorkerSettings())
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from pld.demo import run_demo  # noqa: PLC0415 - lazy, like the worker
+
+    return run_demo(WorkerSettings(), timeout_s=args.timeout)
+
+
+def _services(args: argparse.Namespace) -> int:
+    from ops.services import main as services_main  # noqa: PLC0415 - lazy, like the worker
+
+    return services_main([args.action])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(prog="pld", description="Prompt-Level Distillation content moderation.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("worker", help="consume moderation requests and publish decisions (settings: PLD_* env)")
+    demo = commands.add_parser("demo", help="start Kafka and Redis, run a worker on sample traffic, print decisions")
+    demo.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for all decisions")
+    services = commands.add_parser("services", help="start, stop or check the local Kafka and Redis")
+    services.add_argument("action", choices=["start", "stop", "status"])
+    return parser
+
+
+HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "worker": _worker,
+    "demo": _demo,
+    "services": _services,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the subcommand named on the command line; return its exit code."""
+    args = build_parser().parse_args(argv)
+    return HANDLERS[args.command](args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,149 @@
+"""`pld demo`: real Kafka and Redis, a real worker on the embedded student, sample traffic in, decisions out."""
+
+import asyncio
+import base64
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from ops.kafka import ensure_kafka
+from ops.redis import ensure_redis
+from pld.traffic import Outputs, collect, produce, sample_messages
+from schemas import DeadLetter, ModerationDecision
+from stream.prompts import RedisPromptStore, starter_prompt
+from stream.settings import WorkerSettings
+from stream.topics import ensure_topics
+
+WORKER_STOP_TIMEOUT_S = 60.0
+MALFORMED_SAMPLES: tuple[bytes, ...] = (
+    b"this is not json at all",
+    b'{"id": "demo-missing-text"}',
+)
+
+
+def run_demo(settings: WorkerSettings, timeout_s: float) -> int:
+    """Run the whole demo; return 0 when every sample got a decision."""
+    console = Console()
+    console.print("[bold]Starting Kafka and Redis on loopback...[/]")
+    settings = settings.model_copy(update={"kafka_bootstrap": ensure_kafka(), "redis_url": ensure_redis()})
+    prompt = RedisPromptStore.from_url(settings.redis_url).active_or_seed(starter_prompt())
+    console.print(f"Kafka {settings.kafka_bootstrap}, Redis {settings.redis_url}, prompt {prompt.version}")
+    asyncio.run(
+        ensure_topics(
+            settings.kafka_bootstrap,
+            [settings.requests_topic, settings.decisions_topic, settings.dlq_topic],
+            settings.topic_partitions,
+        )
+    )
+    log_path = settings.cache_dir / "demo-worker.log"
+    worker = _start_worker(settings, log_path)
+    console.print(f"Worker started (pid {worker.pid}), logs in {log_path}")
+    try:
+        outputs, samples = asyncio.run(_exchange(settings, timeout_s, worker))
+    finally:
+        _stop_worker(worker)
+    _print_results(console, samples, outputs)
+    missing = {sample["id"] for sample in samples} - outputs.decided_ids
+    if missing:
+        console.print(f"[red]{len(missing)} samples got no decision; see {log_path}[/]")
+        return 1
+    return 0
+
+
+def _start_worker(settings: WorkerSettings, log_path: Path) -> "subprocess.Popen[bytes]":
+    env = {**os.environ, **{f"PLD_{name.upper()}": str(value) for name, value in _worker_env(settings).items()}}
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log_file:
+        return subprocess.Popen(
+            [sys.executable, "-m", "pld.cli", "worker"], env=env, stdout=log_file, stderr=subprocess.STDOUT
+        )
+
+
+def _worker_env(settings: WorkerSettings) -> dict[str, Any]:
+    names = ("kafka_bootstrap", "redis_url", "requests_topic", "decisions_topic", "dlq_topic", "cache_dir")
+    return {name: getattr(settings, name) for name in names}
+
+
+def _stop_worker(worker: "subprocess.Popen[bytes]") -> None:
+    if worker.poll() is None:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(WORKER_STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+
+
+async def _exchange(
+    settings: WorkerSettings, timeout_s: float, worker: "subprocess.Popen[bytes]"
+) -> tuple[Outputs, list[dict[str, Any]]]:
+    run_id = uuid.uuid4().hex[:8]
+    samples = [{**sample, "id": f"demo-{run_id}-{sample['id']}"} for sample in sample_messages()]
+    messages = [(sample["id"].encode(), json.dumps(sample).encode()) for sample in samples]
+    malformed = [(f"demo-{run_id}-malformed-{n}".encode(), value) for n, value in enumerate(MALFORMED_SAMPLES)]
+    await produce(settings.kafka_bootstrap, settings.requests_topic, messages + malformed)
+    wanted = {sample["id"] for sample in samples}
+    malformed_keys = {key for key, _value in malformed}
+
+    def ours(item: ModerationDecision | DeadLetter) -> bool:
+        if isinstance(item, ModerationDecision):
+            return item.request_id in wanted
+        return item.original_key_base64 is not None and _key(item) in malformed_keys
+
+    def done(outputs: Outputs) -> bool:
+        finished = outputs.decided_ids >= wanted and len(outputs.dead_letters) >= len(malformed)
+        return finished or worker.poll() is not None
+
+    return await collect(
+        settings.kafka_bootstrap,
+        settings.decisions_topic,
+        settings.dlq_topic,
+        done=done,
+        timeout_s=timeout_s,
+        keep=ours,
+    ), samples
+
+
+def _key(letter: DeadLetter) -> bytes:
+    return base64.b64decode(letter.original_key_base64 or "")
+
+
+def _print_results(console: Console, samples: list[dict[str, Any]], outputs: Outputs) -> None:
+    by_id = {decision.request_id: decision for decision in outputs.decisions}
+    table = Table(title="Moderation decisions")
+    for column in ("kind", "label", "p(label)", "probabilities", "ms", "text"):
+        table.add_column(column)
+    for sample in samples:
+        decision = by_id.get(sample["id"])
+        if decision is None:
+            table.add_row(sample["metadata"]["sample_kind"], "[red]missing[/]", "", "", "", sample["text"][:60])
+            continue
+        probabilities = " ".join(f"{label}={p:.2f}" for label, p in decision.probabilities.items())
+        table.add_row(
+            sample["metadata"]["sample_kind"],
+            decision.label,
+            f"{decision.probabilities[decision.label]:.2f}",
+            probabilities,
+            f"{decision.latency_ms:.0f}",
+            sample["text"][:60],
+        )
+    console.print(table)
+    counts = Counter(
+        (sample["metadata"]["sample_kind"], by_id[sample["id"]].label) for sample in samples if sample["id"] in by_id
+    )
+    summary = ", ".join(f"{kind}->{label}: {n}" for (kind, label), n in sorted(counts.items()))
+    console.print(f"Labels by kind: {summary}")
+    for letter in outputs.dead_letters:
+        console.print(f"DLQ: {letter.reason.value}: {letter.error[:100]} (original {letter.original[:40]!r})")
+    if outputs.decisions:
+        first = outputs.decisions[0]
+        console.print(f"Prompt {first.prompt_version} ({first.prompt_sha256[:12]}), model {first.model_id.file_name}")

@@ -1,0 +1,85 @@
+"""Sending requests to the worker and reading back what it published (demo and tests)."""
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from importlib.resources import files
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from schemas import DeadLetter, ModerationDecision
+
+SAMPLES_FILE = "messages.jsonl"
+POLL_TIMEOUT_MS = 500
+
+
+def sample_messages() -> list[dict[str, Any]]:
+    """The packaged sample traffic: benign, abusive, spam-like and borderline messages."""
+    text = files("pld.samples").joinpath(SAMPLES_FILE).read_text(encoding="utf-8")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+async def produce(bootstrap: str, topic: str, messages: Iterable[tuple[bytes | None, bytes]]) -> int:
+    """Send (key, value) pairs and wait until the broker has them all; return how many were sent."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        pending = [await producer.send(topic, key=key, value=value) for key, value in messages]
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+    return len(pending)
+
+
+@dataclass
+class Outputs:
+    """What the worker published, as read back from its topics."""
+
+    decisions: list[ModerationDecision] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+
+    @property
+    def decided_ids(self) -> set[str]:
+        """Request ids that have at least one decision."""
+        return {decision.request_id for decision in self.decisions}
+
+
+async def collect(
+    bootstrap: str,
+    decisions_topic: str,
+    dlq_topic: str,
+    *,
+    done: Callable[[Outputs], bool],
+    timeout_s: float,
+    keep: Callable[[ModerationDecision | DeadLetter], bool] = lambda _item: True,
+) -> Outputs:
+    """Read both output topics from the start until `done(outputs)` or `timeout_s` passes."""
+    consumer = AIOKafkaConsumer(
+        decisions_topic, dlq_topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    outputs = Outputs()
+    deadline = time.monotonic() + timeout_s
+    await consumer.start()
+    try:
+        while not done(outputs) and time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=POLL_TIMEOUT_MS)
+            for partition, records in batches.items():
+                for record in records:
+                    _add(outputs, partition.topic == decisions_topic, record.value or b"", keep)
+    finally:
+        await consumer.stop()
+    return outputs
+
+
+def _add(outputs: Outputs, is_decision: bool, value: bytes, keep: Callable[[Any], bool]) -> None:
+    if is_decision:
+        decision = ModerationDecision.model_validate_json(value)
+        if keep(decision):
+            outputs.decisions.append(decision)
+    else:
+        letter = DeadLetter.model_validate_json(value)
+        if keep(letter):
+            outputs.dead_letters.append(letter)

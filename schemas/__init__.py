@@ -1,0 +1,17 @@
+"""Wire and artifact contracts: requests, decisions, dead letters, prompt versions. Data only, no I/O."""
+
+from schemas.dead_letters import DeadLetter, DeadLetterReason
+from schemas.decisions import ModelId, ModerationDecision
+from schemas.prompts import Instruction, InstructionProvenance, PromptVersion
+from schemas.requests import ModerationRequest
+
+__all__ = [
+    "DeadLetter",
+    "DeadLetterReason",
+    "Instruction",
+    "InstructionProvenance",
+    "ModelId",
+    "ModerationDecision",
+    "ModerationRequest",
+    "PromptVersion",
+]

@@ -1,0 +1,57 @@
+"""`ModerationDecision`: what a worker publishes on `moderation.decisions` for each request."""
+
+import math
+from datetime import datetime
+from typing import Annotated, Self
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from schemas.limits import ID_PATTERN, MAX_ID_CHARS, SHA256_PATTERN
+from schemas.prompts import Label, PromptVersion
+
+PROBABILITY_SUM_TOLERANCE = 1e-3
+
+
+class ModelId(BaseModel):
+    """The exact model file that made a decision."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    file_name: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+    sha256: Annotated[str, StringConstraints(pattern=SHA256_PATTERN)]
+
+
+class ModerationDecision(BaseModel):
+    """A label for one request, with the evidence an auditor needs to replay it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    request_id: Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS, pattern=ID_PATTERN)]
+    label: Label
+    probabilities: dict[Label, Annotated[float, Field(ge=0.0, le=1.0)]]
+    instruction_ids: list[str] = Field(default_factory=list)
+    prompt_version: str
+    prompt_sha256: Annotated[str, StringConstraints(pattern=SHA256_PATTERN)]
+    model_id: ModelId
+    latency_ms: Annotated[float, Field(ge=0.0)]
+    decided_at: datetime
+    worker_id: Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS)]
+
+    @model_validator(mode="after")
+    def _check_probabilities(self) -> Self:
+        if self.label not in self.probabilities:
+            raise ValueError(f"label {self.label!r} has no probability in {sorted(self.probabilities)}")
+        total = math.fsum(self.probabilities.values())
+        if abs(total - 1.0) > PROBABILITY_SUM_TOLERANCE:
+            raise ValueError(f"probabilities sum to {total:.6f}, not 1")
+        return self
+
+    def check_against(self, prompt: PromptVersion) -> None:
+        """Raise ValueError unless this decision is consistent with the prompt that made it."""
+        if prompt.sha256 != self.prompt_sha256:
+            raise ValueError(f"decision was made with prompt {self.prompt_sha256}, not {prompt.sha256}")
+        if set(self.probabilities) != set(prompt.label_names):
+            raise ValueError(f"decision labels {sorted(self.probabilities)} differ from {prompt.label_names}")
+        unknown = set(self.instruction_ids) - {instruction.id for instruction in prompt.instructions}
+        if unknown:
+            raise ValueError(f"decision cites instructions not in the prompt: {sorted(unknown)}")

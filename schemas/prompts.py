@@ -1,0 +1,140 @@
+"""`PromptVersion` and `Instruction`: the versioned system prompt a student runs with.
+
+A version's `sha256` is computed over its canonical content (every field but `sha256`, as sorted,
+compact JSON), so any edit to an instruction, a label or the task yields a new hash; a version whose
+stored hash does not match its content is rejected.
+"""
+
+import hashlib
+import json
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from schemas.limits import (
+    ID_PATTERN,
+    LABEL_PATTERN,
+    MAX_ID_CHARS,
+    MAX_INSTRUCTION_CHARS,
+    MAX_INSTRUCTIONS,
+    MAX_LABEL_CHARS,
+    MAX_LABELS,
+    MAX_PROMPT_TEXT_CHARS,
+    SHA256_PATTERN,
+)
+
+Label = Annotated[str, StringConstraints(min_length=1, max_length=MAX_LABEL_CHARS, pattern=LABEL_PATTERN)]
+Identifier = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS, pattern=ID_PATTERN)]
+Sha256 = Annotated[str, StringConstraints(pattern=SHA256_PATTERN)]
+InstructionSource = Literal["hand_written", "distilled"]
+
+INSTRUCTION_ID_PREFIX = "ins-"
+INSTRUCTION_ID_HEX_CHARS = 10
+
+
+class LabelDefinition(BaseModel):
+    """One label a prompt can assign, with the definition the student reads."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: Label
+    description: Annotated[str, StringConstraints(min_length=1, max_length=MAX_INSTRUCTION_CHARS)]
+
+
+class InstructionProvenance(BaseModel):
+    """Where an instruction came from, so an auditor can trace a rule back to its evidence."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: InstructionSource
+    author: str | None = None
+    teacher: str | None = None
+    supporting_example_ids: list[str] = Field(default_factory=list)
+    rationale_excerpts: list[str] = Field(default_factory=list)
+    support: int = Field(default=0, ge=0)
+    purity: float | None = Field(default=None, ge=0.0, le=1.0)
+    notes: str | None = None
+
+
+def instruction_id(text: str, target_label: str) -> str:
+    """Stable id derived from content: unchanged text and target keep their id across runs."""
+    digest = hashlib.sha256(f"{target_label}\n{text.strip()}".encode()).hexdigest()
+    return INSTRUCTION_ID_PREFIX + digest[:INSTRUCTION_ID_HEX_CHARS]
+
+
+class Instruction(BaseModel):
+    """One human-readable rule: a condition on the message and the label it points to."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: Identifier
+    text: Annotated[str, StringConstraints(min_length=1, max_length=MAX_INSTRUCTION_CHARS)]
+    target_label: Label
+    provenance: InstructionProvenance
+
+    @classmethod
+    def from_text(cls, text: str, target_label: str, provenance: InstructionProvenance) -> Self:
+        """Build an instruction whose id is derived from its text and target label."""
+        return cls(id=instruction_id(text, target_label), text=text, target_label=target_label, provenance=provenance)
+
+
+class PromptVersion(BaseModel):
+    """A versioned, hash-identified system prompt: task, label set and ordered instructions."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: Identifier
+    task: Annotated[str, StringConstraints(min_length=1, max_length=MAX_PROMPT_TEXT_CHARS)]
+    labels: list[LabelDefinition] = Field(min_length=2, max_length=MAX_LABELS)
+    default_label: Label
+    instructions: list[Instruction] = Field(max_length=MAX_INSTRUCTIONS)
+    sha256: Sha256
+
+    @classmethod
+    def create(cls, **content: Any) -> Self:
+        """Build a version from its content, computing the canonical sha256."""
+        return cls(**content, sha256=canonical_sha256(content))
+
+    @property
+    def label_names(self) -> list[str]:
+        """The labels a decision under this prompt may carry, in prompt order."""
+        return [label.name for label in self.labels]
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> Self:
+        names = self.label_names
+        if len(set(names)) != len(names):
+            raise ValueError(f"labels are not unique: {names}")
+        if self.default_label not in names:
+            raise ValueError(f"default_label {self.default_label!r} is not one of the labels {names}")
+        for instruction in self.instructions:
+            if instruction.target_label not in names:
+                raise ValueError(
+                    f"instruction {instruction.id} targets {instruction.target_label!r}, not one of {names}"
+                )
+        ids = [instruction.id for instruction in self.instructions]
+        if len(set(ids)) != len(ids):
+            raise ValueError("instruction ids are not unique")
+        expected = canonical_sha256(self.model_dump(mode="json", exclude={"sha256"}))
+        if self.sha256 != expected:
+            raise ValueError(f"sha256 {self.sha256} does not match the content (expected {expected})")
+        return self
+
+
+def canonical_sha256(content: dict[str, Any]) -> str:
+    """sha256 of the canonical JSON form of a prompt's content (without its `sha256` field)."""
+    normalised = _PromptContent.model_validate(content).model_dump(mode="json")
+    canonical = json.dumps(normalised, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class _PromptContent(BaseModel):
+    """The hashed part of a `PromptVersion`, normalised the same way whatever the input form."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: str
+    task: str
+    labels: list[LabelDefinition]
+    default_label: str
+    instructions: list[Instruction]

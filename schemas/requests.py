@@ -1,0 +1,45 @@
+"""`ModerationRequest`: one piece of user text to classify, as it arrives on `moderation.requests`."""
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from schemas.limits import (
+    ID_PATTERN,
+    MAX_ID_CHARS,
+    MAX_METADATA_ENTRIES,
+    MAX_METADATA_KEY_CHARS,
+    MAX_METADATA_VALUE_CHARS,
+    MAX_TENANT_CHARS,
+    MAX_TEXT_CHARS,
+)
+
+RequestId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS, pattern=ID_PATTERN)]
+TenantId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TENANT_CHARS, pattern=ID_PATTERN)]
+MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=MAX_METADATA_KEY_CHARS)]
+MetadataValue = Annotated[str, StringConstraints(max_length=MAX_METADATA_VALUE_CHARS)]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ModerationRequest(BaseModel):
+    """A message to moderate. `id` is chosen by the producer and must be unique per request."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: RequestId
+    text: Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS)]
+    tenant: TenantId | None = None
+    metadata: dict[MetadataKey, MetadataValue] = Field(default_factory=dict, max_length=MAX_METADATA_ENTRIES)
+    created_at: datetime = Field(default_factory=_now)
+
+    @field_validator("text")
+    @classmethod
+    def _text_has_content(cls, text: str) -> str:
+        if not text.strip():
+            msg = "text is empty or whitespace only"
+            raise ValueError(msg)
+        return text

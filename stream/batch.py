@@ -1,0 +1,103 @@
+"""`BatchProcessor`: turns a batch of raw records into decisions and dead letters. No Kafka here."""
+
+import asyncio
+import time
+from collections import Counter
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import structlog
+
+from schemas import DeadLetter, DeadLetterReason, ModerationDecision, ModerationRequest
+from stream.errors import InferenceError
+from stream.records import IncomingRecord, RejectedMessage, dead_letter, parse_request
+from stream.student.protocol import Classification, StudentModel
+
+log = structlog.get_logger("stream.batch")
+MS_PER_S = 1000.0
+
+
+@dataclass
+class BatchOutcome:
+    """What a batch produced: one decision per valid request, one dead letter per rejected record."""
+
+    decisions: list[ModerationDecision] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+
+
+class BatchProcessor:
+    """Validates records, classifies the valid ones in one student call, and builds the outputs."""
+
+    def __init__(self, student: StudentModel, executor: Executor, worker_id: str, max_message_bytes: int) -> None:
+        self._student = student
+        self._executor = executor
+        self._worker_id = worker_id
+        self._max_message_bytes = max_message_bytes
+
+    async def process(self, records: list[IncomingRecord]) -> BatchOutcome:
+        """Decisions and dead letters for `records`; the model runs on the executor, off the event loop."""
+        started = time.perf_counter()
+        outcome = BatchOutcome()
+        requests: list[tuple[IncomingRecord, ModerationRequest]] = []
+        for record in records:
+            try:
+                requests.append((record, parse_request(record, self._max_message_bytes)))
+            except RejectedMessage as rejection:
+                outcome.dead_letters.append(dead_letter(record, rejection, self._worker_id))
+        if requests:
+            await self._decide(requests, started, outcome)
+        self._log_batch(records, outcome, started)
+        return outcome
+
+    async def _decide(
+        self, requests: list[tuple[IncomingRecord, ModerationRequest]], started: float, outcome: BatchOutcome
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        texts = [request.text for _record, request in requests]
+        try:
+            results: list[Classification | InferenceError] = list(
+                await loop.run_in_executor(self._executor, self._student.classify, texts)
+            )
+        except InferenceError:
+            # One bad message must not sink its neighbours: retry one by one to find it.
+            results = [await loop.run_in_executor(self._executor, self._classify_one, text) for text in texts]
+        for (record, request), result in zip(requests, results, strict=True):
+            if isinstance(result, InferenceError):
+                rejection = RejectedMessage(DeadLetterReason.INFERENCE_ERROR, str(result))
+                outcome.dead_letters.append(dead_letter(record, rejection, self._worker_id))
+            else:
+                outcome.decisions.append(self._decision(request, result, started))
+
+    def _classify_one(self, text: str) -> Classification | InferenceError:
+        try:
+            return self._student.classify([text])[0]
+        except InferenceError as exc:
+            return exc
+
+    def _decision(self, request: ModerationRequest, result: Classification, started: float) -> ModerationDecision:
+        prompt = self._student.prompt
+        return ModerationDecision(
+            request_id=request.id,
+            label=result.label,
+            probabilities=result.probabilities,
+            instruction_ids=result.instruction_ids,
+            prompt_version=prompt.version,
+            prompt_sha256=prompt.sha256,
+            model_id=self._student.model_id,
+            latency_ms=(time.perf_counter() - started) * MS_PER_S,
+            decided_at=datetime.now(UTC),
+            worker_id=self._worker_id,
+        )
+
+    def _log_batch(self, records: list[IncomingRecord], outcome: BatchOutcome, started: float) -> None:
+        log.info(
+            "batch",
+            size=len(records),
+            decisions=len(outcome.decisions),
+            dead_letters=len(outcome.dead_letters),
+            latency_ms=round((time.perf_counter() - started) * MS_PER_S, 1),
+            labels=dict(Counter(decision.label for decision in outcome.decisions)),
+            dlq_reasons=dict(Counter(letter.reason.value for letter in outcome.dead_letters)),
+            prompt_version=self._student.prompt.version,
+        )

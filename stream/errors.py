@@ -1,0 +1,33 @@
+"""Exceptions raised by the `stream` package.
+
+StreamError
+├── ModelFileError       the GGUF file is missing, unreadable or fails its sha256 check
+├── ModelLoadError       llama.cpp could not load the model or create a context
+├── PromptError          a prompt version cannot be used with this model (e.g. labels share a first token)
+├── InferenceError       llama.cpp failed while decoding a batch
+└── PromptStoreError     the prompt store (Redis) is unreachable or holds an invalid version
+"""
+
+
+class StreamError(Exception):
+    """Root of every error raised by the worker and its student."""
+
+
+class ModelFileError(StreamError):
+    """The model file is missing, unreadable or not the expected bytes."""
+
+
+class ModelLoadError(StreamError):
+    """llama.cpp could not load the model or create a context."""
+
+
+class PromptError(StreamError):
+    """A prompt version cannot be scored with this model."""
+
+
+class InferenceError(StreamError):
+    """llama.cpp failed while decoding."""
+
+
+class PromptStoreError(StreamError):
+    """The prompt store is unreachable or holds an invalid version."""

@@ -1,0 +1,178 @@
+"""A llama.cpp context driven through the low-level API: one shared prefix, many message sequences.
+
+`llama_cpp.Llama` does not expose `n_seq_max` or a unified KV cache, so the context is built here.
+Sequence 0 holds the evaluated prompt prefix; each message gets its own sequence that shares the
+prefix cells (`llama_memory_seq_cp`), all message suffixes are decoded in one `llama_decode`, the
+logits are read at each sequence's last token, and the message sequences are dropped again.
+"""
+
+import ctypes
+import sys
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import llama_cpp
+import numpy as np
+import numpy.typing as npt
+
+from stream.errors import InferenceError, ModelLoadError
+
+PREFIX_SEQ = 0
+FLASH_ATTENTION_OFF = 0  # on CPU, flash attention breaks prefix reuse (see ../shared/RESOURCES.md)
+LOG_LEVEL_ERROR = 4  # ggml_log_level: NONE, DEBUG, INFO, WARN, ERROR, CONT
+
+_backend_lock = threading.Lock()
+_backend_ready = False
+
+
+@dataclass(frozen=True)
+class ContextSettings:
+    """Sizes of a llama.cpp context."""
+
+    n_ctx: int = 8192
+    n_seq_max: int = 17
+    n_threads: int = 2
+    n_ubatch: int = 512
+
+
+def _errors_only(level: int, text: bytes, _user_data: object) -> None:
+    # llama.cpp narrates every load to stderr; keep errors only, so worker logs stay JSON.
+    if level == LOG_LEVEL_ERROR:
+        sys.stderr.write(text.decode(errors="replace"))
+
+
+_quiet_log = llama_cpp.llama_log_callback(_errors_only)  # module-level: C keeps the pointer for the process
+
+
+def _init_backend() -> None:
+    global _backend_ready  # noqa: PLW0603 - llama.cpp's backend is process-wide state
+    with _backend_lock:
+        if not _backend_ready:
+            llama_cpp.llama_log_set(_quiet_log, ctypes.c_void_p(0))
+            llama_cpp.llama_backend_init()
+            _backend_ready = True
+
+
+class LlamaContext:
+    """Owns a loaded model and a multi-sequence context. Not thread-safe: use from one thread."""
+
+    def __init__(self, model_path: Path, settings: ContextSettings) -> None:
+        _init_backend()
+        self.settings = settings
+        model_params = llama_cpp.llama_model_default_params()
+        self._model = llama_cpp.llama_model_load_from_file(str(model_path).encode(), model_params)
+        if not self._model:
+            raise ModelLoadError(f"llama.cpp could not load {model_path}")
+        self._vocab = llama_cpp.llama_model_get_vocab(self._model)
+        self._ctx = llama_cpp.llama_init_from_model(self._model, self._context_params(settings))
+        if not self._ctx:
+            llama_cpp.llama_model_free(self._model)
+            raise ModelLoadError(f"llama.cpp could not create a context for {model_path} with {settings}")
+        self._memory = llama_cpp.llama_get_memory(self._ctx)
+        self.prefix_tokens: list[int] = []
+
+    @staticmethod
+    def _context_params(settings: ContextSettings) -> Any:
+        params = llama_cpp.llama_context_default_params()
+        params.n_ctx = settings.n_ctx
+        params.n_batch = settings.n_ctx
+        params.n_ubatch = settings.n_ubatch
+        params.n_seq_max = settings.n_seq_max
+        params.n_threads = settings.n_threads
+        params.n_threads_batch = settings.n_threads
+        params.flash_attn_type = FLASH_ATTENTION_OFF
+        params.kv_unified = True
+        params.swa_full = True
+        params.no_perf = True
+        return params
+
+    @property
+    def n_ctx(self) -> int:
+        """Cells in the KV cache."""
+        return int(llama_cpp.llama_n_ctx(self._ctx))
+
+    def tokenize(self, text: str, *, parse_special: bool, add_bos: bool = False) -> list[int]:
+        """Tokens of `text`. With `parse_special=False`, control-token text stays plain text."""
+        data = text.encode()
+        capacity = len(data) + 8
+        buffer = (llama_cpp.llama_token * capacity)()
+        count = llama_cpp.llama_tokenize(self._vocab, data, len(data), buffer, capacity, add_bos, parse_special)
+        if count < 0:
+            raise InferenceError(f"tokenizer needed {-count} slots for {len(data)} bytes")
+        return list(buffer[:count])
+
+    def evaluate_prefix(self, tokens: Sequence[int]) -> None:
+        """Replace the cached prefix with `tokens`, evaluated into sequence 0."""
+        llama_cpp.llama_memory_clear(self._memory, True)
+        self.prefix_tokens = []
+        self._decode([(PREFIX_SEQ, 0, list(tokens))])
+        self.prefix_tokens = list(tokens)
+
+    def score_suffixes(self, suffixes: Sequence[Sequence[int]], token_ids: Sequence[int]) -> npt.NDArray[np.float64]:
+        """Logits of `token_ids` after prefix + each suffix, one row per suffix, decoded in one batch."""
+        if len(suffixes) >= self.settings.n_seq_max:
+            raise InferenceError(f"{len(suffixes)} suffixes exceed the context's {self.settings.n_seq_max - 1} slots")
+        start = len(self.prefix_tokens)
+        seq_ids = list(range(PREFIX_SEQ + 1, PREFIX_SEQ + 1 + len(suffixes)))
+        for seq_id in seq_ids:
+            llama_cpp.llama_memory_seq_cp(self._memory, PREFIX_SEQ, seq_id, -1, -1)
+        try:
+            output_rows = self._decode([(seq_id, start, list(s)) for seq_id, s in zip(seq_ids, suffixes, strict=True)])
+            return np.array(
+                [[self._logits_at(row)[token] for token in token_ids] for row in output_rows], dtype=np.float64
+            )
+        finally:
+            for seq_id in seq_ids:
+                llama_cpp.llama_memory_seq_rm(self._memory, seq_id, -1, -1)
+
+    def _decode(self, sequences: list[tuple[int, int, list[int]]]) -> list[int]:
+        """Decode (seq_id, start_pos, tokens) runs in one batch; return the batch index of each run's last token."""
+        n_tokens = sum(len(tokens) for _seq, _start, tokens in sequences)
+        if n_tokens == 0 or any(not tokens for _seq, _start, tokens in sequences):
+            raise InferenceError("cannot decode an empty token sequence")
+        used = len(self.prefix_tokens) + n_tokens
+        if used > self.n_ctx:
+            raise InferenceError(f"batch needs {used} KV cells, the context has {self.n_ctx}")
+        batch = llama_cpp.llama_batch_init(n_tokens, 0, 1)
+        try:
+            last_rows = self._fill_batch(batch, sequences)
+            status = llama_cpp.llama_decode(self._ctx, batch)
+            if status != 0:
+                raise InferenceError(f"llama_decode returned {status} for {n_tokens} tokens")
+            return last_rows
+        finally:
+            llama_cpp.llama_batch_free(batch)
+
+    @staticmethod
+    def _fill_batch(batch: Any, sequences: list[tuple[int, int, list[int]]]) -> list[int]:
+        row = 0
+        last_rows = []
+        for seq_id, start, tokens in sequences:
+            for offset, token in enumerate(tokens):
+                batch.token[row] = token
+                batch.pos[row] = start + offset
+                batch.n_seq_id[row] = 1
+                batch.seq_id[row][0] = seq_id
+                batch.logits[row] = offset == len(tokens) - 1
+                row += 1
+            last_rows.append(row - 1)
+        batch.n_tokens = row
+        return last_rows
+
+    def _logits_at(self, row: int) -> "ctypes._Pointer[ctypes.c_float]":
+        logits = llama_cpp.llama_get_logits_ith(self._ctx, row)
+        if not logits:
+            raise InferenceError(f"no logits at batch row {row}")
+        return logits  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        """Free the context and the model."""
+        if self._ctx:
+            llama_cpp.llama_free(self._ctx)
+            self._ctx = None
+        if self._model:
+            llama_cpp.llama_model_free(self._model)
+            self._model = None

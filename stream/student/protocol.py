@@ -1,0 +1,64 @@
+"""The `StudentModel` protocol the worker depends on, its result type, and a fake for unit tests."""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from schemas import ModelId, PromptVersion
+
+
+@dataclass(frozen=True)
+class Classification:
+    """The student's answer for one message."""
+
+    label: str
+    probabilities: dict[str, float]
+    instruction_ids: list[str] = field(default_factory=list)
+
+
+class StudentModel(Protocol):
+    """Classifies messages under one prompt version. Calls block; run them off the event loop."""
+
+    @property
+    def prompt(self) -> PromptVersion:
+        """The prompt version every classification uses."""
+        ...
+
+    @property
+    def model_id(self) -> ModelId:
+        """The model file behind the classifications."""
+        ...
+
+    def classify(self, texts: Sequence[str]) -> list[Classification]:
+        """One classification per text, in order."""
+        ...
+
+
+class FakeStudent:
+    """A stand-in for unit tests: labels come from a caller-supplied rule, with certainty."""
+
+    def __init__(self, prompt: PromptVersion, model_id: ModelId, rule: Callable[[str], str] | None = None) -> None:
+        self._prompt = prompt
+        self._model_id = model_id
+        self._rule = rule or (lambda _text: prompt.default_label)
+        self.calls: list[list[str]] = []
+
+    @property
+    def prompt(self) -> PromptVersion:
+        """The prompt version every classification uses."""
+        return self._prompt
+
+    @property
+    def model_id(self) -> ModelId:
+        """The (fake) model identity."""
+        return self._model_id
+
+    def classify(self, texts: Sequence[str]) -> list[Classification]:
+        """Apply the rule to each text; record the call."""
+        self.calls.append(list(texts))
+        results = []
+        for text in texts:
+            label = self._rule(text)
+            probabilities = {name: float(name == label) for name in self._prompt.label_names}
+            results.append(Classification(label=label, probabilities=probabilities))
+        return results

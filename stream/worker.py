@@ -1,0 +1,57 @@
+"""`run_worker`: load the prompt and the student, then run the Faust worker until it is stopped."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+import faust
+import structlog
+
+from schemas import PromptVersion
+from stream.app import create_app
+from stream.batch import BatchProcessor
+from stream.logging import configure_logging
+from stream.prompts import RedisPromptStore, starter_prompt
+from stream.settings import WorkerSettings
+from stream.student import ModelFile, default_model_file, model_file_at
+from stream.student.llama_context import ContextSettings
+from stream.student.llama_student import LlamaStudent, StudentSettings
+
+log = structlog.get_logger("stream.worker")
+MAX_SEQUENCES_SLACK = 1  # sequence 0 holds the prompt prefix
+
+
+def resolve_model_file(settings: WorkerSettings) -> ModelFile:
+    """The configured GGUF file, or the embedded default assembled into the cache dir."""
+    if settings.model_path is None:
+        return default_model_file(settings.cache_dir)
+    return model_file_at(settings.model_path, settings.model_sha256)
+
+
+def load_student(settings: WorkerSettings, prompt: PromptVersion) -> LlamaStudent:
+    """The real student with the prompt's prefix already evaluated."""
+    context = ContextSettings(
+        n_ctx=settings.n_ctx, n_seq_max=settings.max_batch + MAX_SEQUENCES_SLACK, n_threads=settings.n_threads
+    )
+    student_settings = StudentSettings(context=context, max_message_tokens=settings.max_message_tokens)
+    return LlamaStudent(resolve_model_file(settings), prompt, student_settings)
+
+
+def run_worker(settings: WorkerSettings) -> None:
+    """Serve until SIGTERM/SIGINT; blocks."""
+    configure_logging(settings.log_level)
+    prompt = RedisPromptStore.from_url(settings.redis_url).active_or_seed(starter_prompt())
+    student = load_student(settings, prompt)
+    log.info(
+        "worker_ready",
+        worker_id=settings.worker_id,
+        prompt_version=prompt.version,
+        prompt_sha256=prompt.sha256,
+        model=student.model_id.file_name,
+        prefix_tokens=student.prefix_token_count,
+    )
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="student") as executor:
+        processor = BatchProcessor(student, executor, settings.worker_id, settings.max_message_bytes)
+        app = create_app(settings, processor)
+        worker = faust.Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False)
+        worker.spinner = None  # a terminal spinner would garble the JSON log lines
+        worker.execute_from_commandline()
+    student.close()

@@ -1,0 +1,77 @@
+"""PromptVersion: canonical hashing, stable instruction ids and consistency checks."""
+
+import pytest
+from pydantic import ValidationError
+
+from schemas import Instruction, InstructionProvenance, PromptVersion
+from schemas.prompts import LabelDefinition, instruction_id
+
+PROVENANCE = InstructionProvenance(source="hand_written", author="tests")
+
+
+def make_prompt(**overrides: object) -> PromptVersion:
+    content: dict[str, object] = {
+        "version": "v1",
+        "task": "Classify the message.",
+        "labels": [LabelDefinition(name="allow", description="ok"), LabelDefinition(name="block", description="bad")],
+        "default_label": "allow",
+        "instructions": [Instruction.from_text("The message threatens someone.", "block", PROVENANCE)],
+    }
+    content.update(overrides)
+    return PromptVersion.create(**content)
+
+
+def test_round_trip_keeps_hash() -> None:
+    """A prompt read back from JSON validates and keeps its sha256."""
+    prompt = make_prompt()
+    assert PromptVersion.model_validate_json(prompt.model_dump_json()) == prompt
+
+
+def test_edited_content_is_rejected() -> None:
+    """Changing an instruction without recomputing the hash fails: stored prompts cannot be silently edited."""
+    data = make_prompt().model_dump(mode="json")
+    data["instructions"][0]["text"] = "The message is friendly."
+    with pytest.raises(ValidationError, match="does not match the content"):
+        PromptVersion.model_validate(data)
+
+
+def test_hash_changes_with_content() -> None:
+    """Different content gives a different sha256; equal content gives the same."""
+    assert make_prompt().sha256 == make_prompt().sha256
+    assert make_prompt(task="Another task.").sha256 != make_prompt().sha256
+
+
+def test_instruction_id_is_stable_and_content_derived() -> None:
+    """Unchanged text keeps its id; a different target gets another id."""
+    assert instruction_id("Rule text.", "block") == instruction_id("Rule text.", "block")
+    assert instruction_id("Rule text.", "block") != instruction_id("Rule text.", "allow")
+    assert Instruction.from_text("Rule text.", "block", PROVENANCE).id == instruction_id("Rule text.", "block")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"default_label": "review"}, "default_label"),
+        ({"instructions": [Instruction.from_text("x", "review", PROVENANCE)]}, "targets"),
+        (
+            {
+                "labels": [
+                    LabelDefinition(name="allow", description="a"),
+                    LabelDefinition(name="allow", description="b"),
+                ]
+            },
+            "not unique",
+        ),
+        ({"labels": [LabelDefinition(name="allow", description="a")]}, "at least 2"),
+    ],
+)
+def test_inconsistent_prompts_are_rejected(overrides: dict[str, object], message: str) -> None:
+    """Labels must be unique and every default and target label must be one of them."""
+    with pytest.raises(ValidationError, match=message):
+        make_prompt(**overrides)
+
+
+def test_label_names_must_be_identifiers() -> None:
+    """Label names are lower-case identifiers; anything else is refused."""
+    with pytest.raises(ValidationError):
+        LabelDefinition(name="Not OK", description="x")
