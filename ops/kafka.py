@@ -6,6 +6,7 @@ import asyncio
 import base64
 import contextlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -45,6 +46,9 @@ START_TIMEOUT_S = 180.0
 ANSWER_TIMEOUT_S = 5.0
 FORMAT_TIMEOUT_S = 120.0
 LOG_TAIL_LINES = 40
+ERROR_LINES_SHOWN = 12
+# Log4j levels that mean trouble, and the exception lines that say why (e.g. a BindException).
+ERROR_LINE = re.compile(r"\] (ERROR|FATAL) |^(Caused by: )?[\w.$]+(Exception|Error): ")
 BROKER_MAIN = "kafka.Kafka"
 STORAGE_TOOL_MAIN = "kafka.tools.StorageTool"
 # Modest heap: a dev/test broker on a 2-core box shares it with the worker and the model.
@@ -205,6 +209,8 @@ def _await_broker(bootstrap: str, pid: int, layout: BrokerLayout, timeout_s: flo
     layout.pid_file.unlink(missing_ok=True)
     msg = (
         f"Kafka broker (pid {pid}) on {bootstrap} {outcome}.\n"
+        f"--- errors in {layout.server_log} ---\n"
+        f"{process.matching_lines(layout.server_log, ERROR_LINE, ERROR_LINES_SHOWN)}\n"
         f"--- {layout.server_log} ---\n{process.tail(layout.server_log, LOG_TAIL_LINES)}\n"
         f"--- {layout.console_log} ---\n{process.tail(layout.console_log, LOG_TAIL_LINES)}"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -114,6 +115,15 @@ def tail(path: Path, lines: int = 40) -> str:
     except FileNotFoundError:
         return f"<{path} does not exist>"
     return "\n".join(text.splitlines()[-lines:])
+
+
+def matching_lines(path: Path, pattern: re.Pattern[str], limit: int) -> str:
+    """Return the last ``limit`` lines of a text file that match ``pattern`` (empty if none)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
+    return "\n".join([line for line in text.splitlines() if pattern.search(line)][-limit:])
 
 
 @contextlib.contextmanager

@@ -24,6 +24,7 @@ from stream.settings import WorkerSettings
 from stream.topics import ensure_topics
 
 WORKER_STOP_TIMEOUT_S = 60.0
+REPORT_WIDTH = 160  # when piped, rich would wrap the table at 80 columns
 MALFORMED_SAMPLES: tuple[bytes, ...] = (
     b"this is not json at all",
     b'{"id": "demo-missing-text"}',
@@ -32,7 +33,7 @@ MALFORMED_SAMPLES: tuple[bytes, ...] = (
 
 def run_demo(settings: WorkerSettings, timeout_s: float) -> int:
     """Run the whole demo; return 0 when every sample got a decision."""
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else REPORT_WIDTH)
     console.print("[bold]Starting Kafka and Redis on loopback...[/]")
     settings = settings.model_copy(update={"kafka_bootstrap": ensure_kafka(), "redis_url": ensure_redis()})
     prompt = RedisPromptStore.from_url(settings.redis_url).active_or_seed(starter_prompt())

@@ -1,5 +1,6 @@
 """`run_worker`: load the prompt and the student, then run the Faust worker until it is stopped."""
 
+import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
 import faust
@@ -14,6 +15,7 @@ from stream.settings import WorkerSettings
 from stream.student import ModelFile, default_model_file, model_file_at
 from stream.student.llama_context import ContextSettings
 from stream.student.llama_student import LlamaStudent, StudentSettings
+from stream.topics import ensure_topics
 
 log = structlog.get_logger("stream.worker")
 MAX_SEQUENCES_SLACK = 1  # sequence 0 holds the prompt prefix
@@ -38,6 +40,8 @@ def load_student(settings: WorkerSettings, prompt: PromptVersion) -> LlamaStuden
 def run_worker(settings: WorkerSettings) -> None:
     """Serve until SIGTERM/SIGINT; blocks."""
     configure_logging(settings.log_level)
+    topics = [settings.requests_topic, settings.decisions_topic, settings.dlq_topic]
+    asyncio.run(ensure_topics(settings.kafka_bootstrap, topics, settings.topic_partitions))
     prompt = RedisPromptStore.from_url(settings.redis_url).active_or_seed(starter_prompt())
     student = load_student(settings, prompt)
     log.info(

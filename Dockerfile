@@ -1,0 +1,18 @@
+# The worker image for users with Docker. llama-cpp-python compiles during the build (~15 min on 2 cores).
+FROM python:3.11-slim-bookworm
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends build-essential cmake \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY schemas ./schemas
+COPY stream ./stream
+COPY distiller ./distiller
+COPY ops ./ops
+COPY pld ./pld
+RUN pip install --no-cache-dir .
+ENV PLD_CACHE_DIR=/var/cache/pld-moderation
+# Assemble the embedded model at build time so containers start without writing 240 MB.
+RUN python -c "from pathlib import Path; from stream.student import default_model_file; default_model_file(Path('/var/cache/pld-moderation'))"
+ENTRYPOINT ["pld"]
+CMD ["worker"]
