@@ -136,7 +136,7 @@ def stop_kafka(port: int = DEFAULT_PORT) -> bool:
 @contextlib.contextmanager
 def _pom() -> Iterator[Path]:
     """Yield a filesystem path to the pom shipped as package data."""
-    with resources.as_file(resources.files("ops") / "kafka" / "pom.xml") as pom:
+    with resources.as_file(resources.files("ops") / "kafka_broker" / "pom.xml") as pom:
         yield pom
 
 

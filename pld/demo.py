@@ -15,8 +15,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from ops.kafka import ensure_kafka
-from ops.redis import ensure_redis
+from ops.kafka import configured_kafka_port, ensure_kafka
+from ops.redis import configured_redis_port, ensure_redis
 from pld.traffic import Outputs, collect, produce, sample_messages
 from schemas import DeadLetter, ModerationDecision
 from stream.prompts import RedisPromptStore, starter_prompt
@@ -35,7 +35,12 @@ def run_demo(settings: WorkerSettings, timeout_s: float) -> int:
     """Run the whole demo; return 0 when every sample got a decision."""
     console = Console(width=None if sys.stdout.isatty() else REPORT_WIDTH)
     console.print("[bold]Starting Kafka and Redis on loopback...[/]")
-    settings = settings.model_copy(update={"kafka_bootstrap": ensure_kafka(), "redis_url": ensure_redis()})
+    settings = settings.model_copy(
+        update={
+            "kafka_bootstrap": ensure_kafka(configured_kafka_port()),
+            "redis_url": ensure_redis(configured_redis_port()),
+        }
+    )
     prompt = RedisPromptStore.from_url(settings.redis_url).active_or_seed(starter_prompt())
     console.print(f"Kafka {settings.kafka_bootstrap}, Redis {settings.redis_url}, prompt {prompt.version}")
     asyncio.run(
