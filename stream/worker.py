@@ -15,9 +15,11 @@ from stream.settings import WorkerSettings
 from stream.student import ModelFile, default_model_file, model_file_at
 from stream.student.llama_context import ContextSettings
 from stream.student.llama_student import LlamaStudent, StudentSettings
+from stream.student.prefix_cache import state_megabytes
 from stream.topics import ensure_topics
 
 log = structlog.get_logger("stream.worker")
+PREFIX_CACHE_DIR = "prefix-cache"
 MAX_SEQUENCES_SLACK = 1  # sequence 0 holds the prompt prefix
 
 
@@ -33,7 +35,11 @@ def load_student(settings: WorkerSettings, prompt: PromptVersion) -> LlamaStuden
     context = ContextSettings(
         n_ctx=settings.n_ctx, n_seq_max=settings.max_batch + MAX_SEQUENCES_SLACK, n_threads=settings.n_threads
     )
-    student_settings = StudentSettings(context=context, max_message_tokens=settings.max_message_tokens)
+    student_settings = StudentSettings(
+        context=context,
+        max_message_tokens=settings.max_message_tokens,
+        prefix_cache_dir=settings.cache_dir / PREFIX_CACHE_DIR,
+    )
     return LlamaStudent(resolve_model_file(settings), prompt, student_settings)
 
 
@@ -51,6 +57,9 @@ def run_worker(settings: WorkerSettings) -> None:
         prompt_sha256=prompt.sha256,
         model=student.model_id.file_name,
         prefix_tokens=student.prefix_token_count,
+        prefix_source=student.prefix_load.source,
+        prefix_load_s=round(student.prefix_load.seconds, 3),
+        prefix_state_mb=round(state_megabytes(student.prefix_load), 2),
     )
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="student") as executor:
         processor = BatchProcessor(student, executor, settings.worker_id, settings.max_message_bytes)

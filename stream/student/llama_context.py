@@ -121,9 +121,7 @@ class LlamaContext:
             llama_cpp.llama_memory_seq_cp(self._memory, PREFIX_SEQ, seq_id, -1, -1)
         try:
             output_rows = self._decode([(seq_id, start, list(s)) for seq_id, s in zip(seq_ids, suffixes, strict=True)])
-            return np.array(
-                [[self._logits_at(row)[token] for token in token_ids] for row in output_rows], dtype=np.float64
-            )
+            return np.array([self._logits_row(row)[list(token_ids)] for row in output_rows], dtype=np.float64)
         finally:
             for seq_id in seq_ids:
                 llama_cpp.llama_memory_seq_rm(self._memory, seq_id, -1, -1)
@@ -162,11 +160,53 @@ class LlamaContext:
         batch.n_tokens = row
         return last_rows
 
-    def _logits_at(self, row: int) -> "ctypes._Pointer[ctypes.c_float]":
+    @property
+    def n_vocab(self) -> int:
+        """Tokens in the model's vocabulary (the length of a logits row)."""
+        return int(llama_cpp.llama_vocab_n_tokens(self._vocab))
+
+    def _logits_row(self, row: int) -> npt.NDArray[np.float32]:
+        """The logits at batch row `row`, as a view on llama.cpp's buffer (valid until the next decode)."""
         logits = llama_cpp.llama_get_logits_ith(self._ctx, row)
         if not logits:
             raise InferenceError(f"no logits at batch row {row}")
-        return logits  # type: ignore[no-any-return]
+        return np.ctypeslib.as_array(logits, shape=(self.n_vocab,))
+
+    def full_logits(self, suffix: Sequence[int]) -> npt.NDArray[np.float32]:
+        """Every vocabulary logit after prefix + `suffix`, decoded on its own (a reproducible probe)."""
+        start = len(self.prefix_tokens)
+        seq_id = PREFIX_SEQ + 1
+        llama_cpp.llama_memory_seq_cp(self._memory, PREFIX_SEQ, seq_id, -1, -1)
+        try:
+            [row] = self._decode([(seq_id, start, list(suffix))])
+            return self._logits_row(row).copy()
+        finally:
+            llama_cpp.llama_memory_seq_rm(self._memory, seq_id, -1, -1)
+
+    def save_prefix(self, path: Path) -> int:
+        """Write sequence 0 (the prefix KV cells and its tokens) to `path`; return the bytes written."""
+        tokens = (llama_cpp.llama_token * len(self.prefix_tokens))(*self.prefix_tokens)
+        written = llama_cpp.llama_state_seq_save_file(
+            self._ctx, str(path).encode(), PREFIX_SEQ, tokens, len(self.prefix_tokens)
+        )
+        if written == 0:
+            raise InferenceError(f"llama.cpp could not save the prefix state to {path}")
+        return int(written)
+
+    def load_prefix(self, path: Path, capacity: int) -> bool:
+        """Replace the prefix with the state saved in `path`; False when llama.cpp refuses the file."""
+        llama_cpp.llama_memory_clear(self._memory, True)
+        self.prefix_tokens = []
+        tokens = (llama_cpp.llama_token * capacity)()
+        count = ctypes.c_size_t(0)
+        read = llama_cpp.llama_state_seq_load_file(
+            self._ctx, str(path).encode(), PREFIX_SEQ, tokens, capacity, ctypes.byref(count)
+        )
+        if read == 0:
+            llama_cpp.llama_memory_clear(self._memory, True)
+            return False
+        self.prefix_tokens = list(tokens[: count.value])
+        return True
 
     def close(self) -> None:
         """Free the context and the model."""

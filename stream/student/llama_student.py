@@ -1,12 +1,15 @@
 """`LlamaStudent`: the real student, a GGUF model scoring label tokens after a cached prompt prefix."""
 
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from schemas import ModelId, PromptVersion
 from stream.student.label_scoring import classify_rows, label_token_ids
 from stream.student.llama_context import ContextSettings, LlamaContext
 from stream.student.model_file import ModelFile
+from stream.student.prefix_cache import PrefixCache, PrefixKey, PrefixLoad
 from stream.student.prompt_format import render_prefix, render_suffix
 from stream.student.protocol import Classification
 
@@ -17,6 +20,7 @@ class StudentSettings:
 
     context: ContextSettings = field(default_factory=ContextSettings)
     max_message_tokens: int = 512
+    prefix_cache_dir: Path | None = None
 
 
 class LlamaStudent:
@@ -29,6 +33,8 @@ class LlamaStudent:
         self._prompt = prompt
         self._label_tokens = label_token_ids(prompt.label_names, self._plain_tokens)
         self._closing_tokens: list[int] = []
+        self._prefix_cache = None if settings.prefix_cache_dir is None else PrefixCache(settings.prefix_cache_dir)
+        self.prefix_load = PrefixLoad("computed", 0.0, 0)
         self.use_prompt(prompt)
 
     @property
@@ -50,9 +56,17 @@ class LlamaStudent:
         """Switch to another prompt version: checks its labels, then evaluates its prefix."""
         label_tokens = label_token_ids(prompt.label_names, self._plain_tokens)
         prefix = self._context.tokenize(render_prefix(prompt), parse_special=True, add_bos=True)
-        self._context.evaluate_prefix(prefix)
+        self.prefix_load = self._load_prefix(prompt, prefix)
         self._closing_tokens = self._context.tokenize(render_suffix("").closing, parse_special=True)
         self._prompt, self._label_tokens = prompt, label_tokens
+
+    def _load_prefix(self, prompt: PromptVersion, prefix: list[int]) -> PrefixLoad:
+        if self._prefix_cache is None:
+            started = time.perf_counter()
+            self._context.evaluate_prefix(prefix)
+            return PrefixLoad("computed", time.perf_counter() - started, 0)
+        key = PrefixKey.of(self._model_file.sha256, prompt.sha256, prefix, self._settings.context)
+        return self._prefix_cache.load_or_compute(self._context, key, prefix)
 
     def classify(self, texts: Sequence[str]) -> list[Classification]:
         """One classification per text, in order; texts are decoded together in as few batches as fit."""

@@ -1,0 +1,86 @@
+"""The persisted prefix cache on the real model: restore is exact, corruption is caught, old entries go."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stream.prompts import starter_prompt
+from stream.student import ModelFile
+from stream.student.llama_context import ContextSettings, LlamaContext
+from stream.student.prefix_cache import CANARY_SUFFIX, PrefixCache, PrefixKey
+from stream.student.prompt_format import render_prefix
+
+pytestmark = pytest.mark.model
+
+SETTINGS = ContextSettings(n_ctx=2048, n_seq_max=4)
+SUFFIX_TEXT = "Is anyone else going to the meetup on Friday?"
+
+
+@pytest.fixture(scope="module")
+def context(model_file: ModelFile) -> Iterator[LlamaContext]:
+    context = LlamaContext(model_file.path, SETTINGS)
+    yield context
+    context.close()
+
+
+def prefix_of(context: LlamaContext) -> list[int]:
+    return context.tokenize(render_prefix(starter_prompt()), parse_special=True, add_bos=True)
+
+
+def key_for(model_file: ModelFile, tokens: list[int]) -> PrefixKey:
+    return PrefixKey.of(model_file.sha256, starter_prompt().sha256, tokens, SETTINGS)
+
+
+def test_cached_prefix_matches_a_fresh_prefill(model_file: ModelFile, context: LlamaContext) -> None:
+    """Decoding a suffix after the cached prefix gives exactly the logits of prefilling prefix + suffix at once."""
+    prefix = prefix_of(context)
+    suffix = context.tokenize(SUFFIX_TEXT, parse_special=False)
+    context.evaluate_prefix(prefix)
+    cached = context.full_logits(suffix)
+    fresh_context = LlamaContext(model_file.path, SETTINGS)
+    try:
+        fresh = fresh_context.full_logits(prefix + suffix)
+    finally:
+        fresh_context.close()
+    assert np.array_equal(cached, fresh)
+
+
+def test_restore_reproduces_the_computed_prefix(model_file: ModelFile, context: LlamaContext, tmp_path: Path) -> None:
+    """A second load restores the saved state, and decoding after it gives the same logits as after computing."""
+    prefix = prefix_of(context)
+    cache = PrefixCache(tmp_path)
+    first = cache.load_or_compute(context, key_for(model_file, prefix), prefix)
+    suffix = context.tokenize(SUFFIX_TEXT, parse_special=False)
+    computed = context.full_logits(suffix)
+    second = cache.load_or_compute(context, key_for(model_file, prefix), prefix)
+    assert (first.source, second.source) == ("computed", "restored")
+    assert second.state_bytes > 0
+    assert np.array_equal(context.full_logits(suffix), computed)
+
+
+def test_failed_canary_falls_back_to_recompute(model_file: ModelFile, context: LlamaContext, tmp_path: Path) -> None:
+    """When the canary logits do not reproduce (a bad restore), the prefix is recomputed and re-saved."""
+    prefix = prefix_of(context)
+    key = key_for(model_file, prefix)
+    cache = PrefixCache(tmp_path)
+    cache.load_or_compute(context, key, prefix)
+    canary = tmp_path / f"{key.digest}{CANARY_SUFFIX}"
+    np.save(canary, np.load(canary) + 1.0)
+    assert cache.load_or_compute(context, key, prefix).source == "recomputed"
+    assert cache.load_or_compute(context, key, prefix).source == "restored"
+
+
+def test_garbage_collection_keeps_the_newest(model_file: ModelFile, context: LlamaContext, tmp_path: Path) -> None:
+    """Beyond `keep` entries the least recently used are deleted, along with stray temporary files."""
+    prefix = prefix_of(context)
+    cache = PrefixCache(tmp_path, keep=1)
+    stray = tmp_path / "deadbeef.state.tmp-1"
+    stray.write_bytes(b"x")
+    old = PrefixKey.of(model_file.sha256, "0" * 64, prefix, SETTINGS)
+    new = key_for(model_file, prefix)
+    cache.load_or_compute(context, old, prefix)
+    cache.load_or_compute(context, new, prefix)
+    stems = {path.name.split(".", 1)[0] for path in tmp_path.iterdir()}
+    assert stems == {new.digest}
