@@ -1,7 +1,7 @@
 """Wire and artifact contracts: requests, decisions, dead letters, prompt versions. Data only, no I/O."""
 
 from schemas.dead_letters import DeadLetter, DeadLetterReason
-from schemas.decisions import ModelId, ModerationDecision
+from schemas.decisions import ModelId, ModerationDecision, ScoringMode
 from schemas.prompts import Instruction, InstructionProvenance, PromptVersion
 from schemas.requests import ModerationRequest
 
@@ -14,4 +14,5 @@ __all__ = [
     "ModerationDecision",
     "ModerationRequest",
     "PromptVersion",
+    "ScoringMode",
 ]

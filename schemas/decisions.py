@@ -2,6 +2,7 @@
 
 import math
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -10,6 +11,13 @@ from schemas.limits import ID_PATTERN, MAX_ID_CHARS, SHA256_PATTERN
 from schemas.prompts import Label, PromptVersion
 
 PROBABILITY_SUM_TOLERANCE = 1e-3
+
+
+class ScoringMode(StrEnum):
+    """How the student turned a message into a label (see `stream/student/scoring.py`)."""
+
+    SINGLE_PASS = "single_pass"  # noqa: S105 - a mode name, not a secret
+    RULE_CHECK = "rule_check"
 
 
 class ModelId(BaseModel):
@@ -30,10 +38,14 @@ class ModerationDecision(BaseModel):
     label: Label
     probabilities: dict[Label, Annotated[float, Field(ge=0.0, le=1.0)]]
     instruction_ids: list[str] = Field(default_factory=list)
+    instruction_scores: dict[str, Annotated[float, Field(ge=0.0, le=1.0)]] = Field(default_factory=dict)
+    scoring_mode: ScoringMode
     prompt_version: str
     prompt_sha256: Annotated[str, StringConstraints(pattern=SHA256_PATTERN)]
     model_id: ModelId
     latency_ms: Annotated[float, Field(ge=0.0)]
+    model_ms: Annotated[float, Field(ge=0.0)]
+    batch_size: Annotated[int, Field(ge=1)]
     decided_at: datetime
     worker_id: Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS)]
 

@@ -18,6 +18,15 @@ log = structlog.get_logger("stream.batch")
 MS_PER_S = 1000.0
 
 
+@dataclass(frozen=True)
+class _Timing:
+    """When the batch started, how long the model took for it, and how many requests it held."""
+
+    started: float
+    model_ms: float
+    batch_size: int
+
+
 @dataclass
 class BatchOutcome:
     """What a batch produced: one decision per valid request, one dead letter per rejected record."""
@@ -55,6 +64,7 @@ class BatchProcessor:
     ) -> None:
         loop = asyncio.get_running_loop()
         texts = [request.text for _record, request in requests]
+        model_started = time.perf_counter()
         try:
             results: list[Classification | InferenceError] = list(
                 await loop.run_in_executor(self._executor, self._student.classify, texts)
@@ -62,12 +72,13 @@ class BatchProcessor:
         except InferenceError:
             # One bad message must not sink its neighbours: retry one by one to find it.
             results = [await loop.run_in_executor(self._executor, self._classify_one, text) for text in texts]
+        timing = _Timing(started, (time.perf_counter() - model_started) * MS_PER_S, len(texts))
         for (record, request), result in zip(requests, results, strict=True):
             if isinstance(result, InferenceError):
                 rejection = RejectedMessage(DeadLetterReason.INFERENCE_ERROR, str(result))
                 outcome.dead_letters.append(dead_letter(record, rejection, self._worker_id))
             else:
-                outcome.decisions.append(self._decision(request, result, started))
+                outcome.decisions.append(self._decision(request, result, timing))
 
     def _classify_one(self, text: str) -> Classification | InferenceError:
         try:
@@ -75,17 +86,21 @@ class BatchProcessor:
         except InferenceError as exc:
             return exc
 
-    def _decision(self, request: ModerationRequest, result: Classification, started: float) -> ModerationDecision:
+    def _decision(self, request: ModerationRequest, result: Classification, timing: "_Timing") -> ModerationDecision:
         prompt = self._student.prompt
         return ModerationDecision(
             request_id=request.id,
             label=result.label,
             probabilities=result.probabilities,
             instruction_ids=result.instruction_ids,
+            instruction_scores=result.instruction_scores,
+            scoring_mode=self._student.mode,
             prompt_version=prompt.version,
             prompt_sha256=prompt.sha256,
             model_id=self._student.model_id,
-            latency_ms=(time.perf_counter() - started) * MS_PER_S,
+            latency_ms=(time.perf_counter() - timing.started) * MS_PER_S,
+            model_ms=timing.model_ms,
+            batch_size=timing.batch_size,
             decided_at=datetime.now(UTC),
             worker_id=self._worker_id,
         )

@@ -8,6 +8,9 @@ from platformdirs import user_cache_dir
 from pydantic import Field, PositiveFloat, PositiveInt
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas import ScoringMode
+from stream.student.llama_student import DecodeStrategy
+
 ENV_PREFIX = "PLD_"
 APP_NAME = "pld-moderation"
 
@@ -44,6 +47,8 @@ class WorkerSettings(BaseSettings):
     model_sha256: str | None = None
     n_ctx: PositiveInt = 8192
     n_threads: PositiveInt = Field(default_factory=_default_threads)
+    scoring_mode: ScoringMode = ScoringMode.SINGLE_PASS
+    decode: DecodeStrategy = DecodeStrategy.ISOLATED
     max_message_tokens: PositiveInt = 512
     max_message_bytes: PositiveInt = 64 * 1024
     log_level: str = "INFO"

@@ -20,7 +20,7 @@ from stream.topics import ensure_topics
 
 log = structlog.get_logger("stream.worker")
 PREFIX_CACHE_DIR = "prefix-cache"
-MAX_SEQUENCES_SLACK = 1  # sequence 0 holds the prompt prefix
+MAX_SEQUENCES = 256  # llama.cpp's LLAMA_MAX_SEQ; with a unified KV cache, unused slots cost nothing
 
 
 def resolve_model_file(settings: WorkerSettings) -> ModelFile:
@@ -32,11 +32,11 @@ def resolve_model_file(settings: WorkerSettings) -> ModelFile:
 
 def load_student(settings: WorkerSettings, prompt: PromptVersion) -> LlamaStudent:
     """The real student with the prompt's prefix already evaluated."""
-    context = ContextSettings(
-        n_ctx=settings.n_ctx, n_seq_max=settings.max_batch + MAX_SEQUENCES_SLACK, n_threads=settings.n_threads
-    )
+    context = ContextSettings(n_ctx=settings.n_ctx, n_seq_max=MAX_SEQUENCES, n_threads=settings.n_threads)
     student_settings = StudentSettings(
         context=context,
+        mode=settings.scoring_mode,
+        decode=settings.decode,
         max_message_tokens=settings.max_message_tokens,
         prefix_cache_dir=settings.cache_dir / PREFIX_CACHE_DIR,
     )
@@ -56,6 +56,8 @@ def run_worker(settings: WorkerSettings) -> None:
         prompt_version=prompt.version,
         prompt_sha256=prompt.sha256,
         model=student.model_id.file_name,
+        scoring_mode=student.mode.value,
+        decode=settings.decode.value,
         prefix_tokens=student.prefix_token_count,
         prefix_source=student.prefix_load.source,
         prefix_load_s=round(student.prefix_load.seconds, 3),

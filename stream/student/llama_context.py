@@ -28,6 +28,27 @@ _backend_lock = threading.Lock()
 _backend_ready = False
 
 
+Logits = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Branch:
+    """A token run decoded after a stem, and the tokens whose logits are read at its end."""
+
+    tokens: Sequence[int]
+    read: Sequence[int]
+
+
+@dataclass(frozen=True)
+class Run:
+    """Consecutive tokens decoded at positions `start`.. into every sequence in `seq_ids`."""
+
+    seq_ids: Sequence[int]
+    start: int
+    tokens: Sequence[int]
+    read_last: bool = True
+
+
 @dataclass(frozen=True)
 class ContextSettings:
     """Sizes of a llama.cpp context."""
@@ -36,6 +57,7 @@ class ContextSettings:
     n_seq_max: int = 17
     n_threads: int = 2
     n_ubatch: int = 512
+    repack_weights: bool = True  # llama.cpp's CPU weight repacking (faster matmuls, "extra buffer types")
 
 
 def _errors_only(level: int, text: bytes, _user_data: object) -> None:
@@ -63,6 +85,7 @@ class LlamaContext:
         _init_backend()
         self.settings = settings
         model_params = llama_cpp.llama_model_default_params()
+        model_params.use_extra_bufts = settings.repack_weights
         self._model = llama_cpp.llama_model_load_from_file(str(model_path).encode(), model_params)
         if not self._model:
             raise ModelLoadError(f"llama.cpp could not load {model_path}")
@@ -108,57 +131,71 @@ class LlamaContext:
         """Replace the cached prefix with `tokens`, evaluated into sequence 0."""
         llama_cpp.llama_memory_clear(self._memory, True)
         self.prefix_tokens = []
-        self._decode([(PREFIX_SEQ, 0, list(tokens))])
+        self._decode([Run([PREFIX_SEQ], 0, list(tokens))])
         self.prefix_tokens = list(tokens)
 
-    def score_suffixes(self, suffixes: Sequence[Sequence[int]], token_ids: Sequence[int]) -> npt.NDArray[np.float64]:
-        """Logits of `token_ids` after prefix + each suffix, one row per suffix, decoded in one batch."""
-        if len(suffixes) >= self.settings.n_seq_max:
-            raise InferenceError(f"{len(suffixes)} suffixes exceed the context's {self.settings.n_seq_max - 1} slots")
+    def score_tree(self, stems: Sequence[Sequence[int]], branches: Sequence[Sequence[Branch]]) -> list[list[Logits]]:
+        """For each stem and each of its branches (decoded after prefix + stem), the logits of the branch's
+        `read` tokens at its last token. Everything goes into one `llama_decode`: a stem's tokens belong
+        to all of its branches' sequences at once, so the stem is computed once and shared."""
+        n_sequences = sum(max(len(group), 1) for group in branches)
+        if n_sequences >= self.settings.n_seq_max:
+            raise InferenceError(f"{n_sequences} sequences exceed the context's {self.settings.n_seq_max - 1} slots")
+        runs: list[Run] = []
+        next_id = PREFIX_SEQ + 1
         start = len(self.prefix_tokens)
-        seq_ids = list(range(PREFIX_SEQ + 1, PREFIX_SEQ + 1 + len(suffixes)))
-        for seq_id in seq_ids:
-            llama_cpp.llama_memory_seq_cp(self._memory, PREFIX_SEQ, seq_id, -1, -1)
+        for stem, group in zip(stems, branches, strict=True):
+            seq_ids = list(range(next_id, next_id + max(len(group), 1)))
+            next_id += len(seq_ids)
+            runs.append(Run(seq_ids, start, stem, read_last=not group))
+            runs.extend(Run([seq_id], start + len(stem), b.tokens) for seq_id, b in zip(seq_ids, group, strict=False))
         try:
-            output_rows = self._decode([(seq_id, start, list(s)) for seq_id, s in zip(seq_ids, suffixes, strict=True)])
-            return np.array([self._logits_row(row)[list(token_ids)] for row in output_rows], dtype=np.float64)
+            for seq_id in range(PREFIX_SEQ + 1, next_id):
+                llama_cpp.llama_memory_seq_cp(self._memory, PREFIX_SEQ, seq_id, -1, -1)
+            rows = iter(self._decode(runs))
+            return [
+                [self._logits_row(next(rows))[list(b.read)].astype(np.float64) for b in group] for group in branches
+            ]
         finally:
-            for seq_id in seq_ids:
+            for seq_id in range(PREFIX_SEQ + 1, next_id):
                 llama_cpp.llama_memory_seq_rm(self._memory, seq_id, -1, -1)
 
-    def _decode(self, sequences: list[tuple[int, int, list[int]]]) -> list[int]:
-        """Decode (seq_id, start_pos, tokens) runs in one batch; return the batch index of each run's last token."""
-        n_tokens = sum(len(tokens) for _seq, _start, tokens in sequences)
-        if n_tokens == 0 or any(not tokens for _seq, _start, tokens in sequences):
+    def _decode(self, runs: Sequence[Run]) -> list[int]:
+        """Decode `runs` in one batch; return the batch row of the last token of each run that reads logits."""
+        n_tokens = sum(len(run.tokens) for run in runs)
+        if n_tokens == 0 or any(not run.tokens for run in runs):
             raise InferenceError("cannot decode an empty token sequence")
         used = len(self.prefix_tokens) + n_tokens
         if used > self.n_ctx:
             raise InferenceError(f"batch needs {used} KV cells, the context has {self.n_ctx}")
-        batch = llama_cpp.llama_batch_init(n_tokens, 0, 1)
+        batch = llama_cpp.llama_batch_init(n_tokens, 0, max(len(run.seq_ids) for run in runs))
         try:
-            last_rows = self._fill_batch(batch, sequences)
+            read_rows = self._fill_batch(batch, runs)
             status = llama_cpp.llama_decode(self._ctx, batch)
             if status != 0:
                 raise InferenceError(f"llama_decode returned {status} for {n_tokens} tokens")
-            return last_rows
+            return read_rows
         finally:
             llama_cpp.llama_batch_free(batch)
 
     @staticmethod
-    def _fill_batch(batch: Any, sequences: list[tuple[int, int, list[int]]]) -> list[int]:
+    def _fill_batch(batch: Any, runs: Sequence[Run]) -> list[int]:
         row = 0
-        last_rows = []
-        for seq_id, start, tokens in sequences:
-            for offset, token in enumerate(tokens):
+        read_rows = []
+        for run in runs:
+            for offset, token in enumerate(run.tokens):
                 batch.token[row] = token
-                batch.pos[row] = start + offset
-                batch.n_seq_id[row] = 1
-                batch.seq_id[row][0] = seq_id
-                batch.logits[row] = offset == len(tokens) - 1
+                batch.pos[row] = run.start + offset
+                batch.n_seq_id[row] = len(run.seq_ids)
+                for slot, seq_id in enumerate(run.seq_ids):
+                    batch.seq_id[row][slot] = seq_id
+                is_last = offset == len(run.tokens) - 1
+                batch.logits[row] = is_last and run.read_last
                 row += 1
-            last_rows.append(row - 1)
+            if run.read_last:
+                read_rows.append(row - 1)
         batch.n_tokens = row
-        return last_rows
+        return read_rows
 
     @property
     def n_vocab(self) -> int:
@@ -178,7 +215,7 @@ class LlamaContext:
         seq_id = PREFIX_SEQ + 1
         llama_cpp.llama_memory_seq_cp(self._memory, PREFIX_SEQ, seq_id, -1, -1)
         try:
-            [row] = self._decode([(seq_id, start, list(suffix))])
+            [row] = self._decode([Run([seq_id], start, list(suffix))])
             return self._logits_row(row).copy()
         finally:
             llama_cpp.llama_memory_seq_rm(self._memory, seq_id, -1, -1)

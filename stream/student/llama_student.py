@@ -1,46 +1,53 @@
-"""`LlamaStudent`: the real student, a GGUF model scoring label tokens after a cached prompt prefix."""
+"""`LlamaStudent`: the real student, a GGUF model scoring short cues after a cached prompt prefix."""
 
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
-from schemas import ModelId, PromptVersion
-from stream.student.label_scoring import classify_rows, label_token_ids
-from stream.student.llama_context import ContextSettings, LlamaContext
+from schemas import ModelId, PromptVersion, ScoringMode
+from stream.student.llama_context import ContextSettings, LlamaContext, Logits
 from stream.student.model_file import ModelFile
 from stream.student.prefix_cache import PrefixCache, PrefixKey, PrefixLoad
-from stream.student.prompt_format import render_prefix, render_suffix
+from stream.student.prompt_format import CONTENT_FREE_TEXTS, message_end, render_prefix
 from stream.student.protocol import Classification
+from stream.student.scoring import Scorer, build_scorer
+
+
+class DecodeStrategy(StrEnum):
+    """How a batch of messages is decoded after the shared prefix."""
+
+    JOINT = "joint"  # every message of a chunk in one llama_decode: fastest
+    ISOLATED = "isolated"  # one llama_decode per message: results cannot depend on batch neighbours
 
 
 @dataclass(frozen=True)
 class StudentSettings:
-    """How the student sizes its context and its batches."""
+    """How the student scores, sizes its context and batches its work."""
 
     context: ContextSettings = field(default_factory=ContextSettings)
+    mode: ScoringMode = ScoringMode.SINGLE_PASS
+    decode: DecodeStrategy = DecodeStrategy.ISOLATED
     max_message_tokens: int = 512
     prefix_cache_dir: Path | None = None
 
 
 class LlamaStudent:
-    """Classifies messages with one prompt version; the prompt's KV cache is computed once at load."""
+    """Classifies messages with one prompt version; the prompt's KV cache is computed (or restored) at load."""
 
     def __init__(self, model_file: ModelFile, prompt: PromptVersion, settings: StudentSettings) -> None:
         self._model_file = model_file
         self._settings = settings
         self._context = LlamaContext(model_file.path, settings.context)
-        self._prompt = prompt
-        self._label_tokens = label_token_ids(prompt.label_names, self._plain_tokens)
-        self._closing_tokens: list[int] = []
         self._prefix_cache = None if settings.prefix_cache_dir is None else PrefixCache(settings.prefix_cache_dir)
-        self.prefix_load = PrefixLoad("computed", 0.0, 0)
-        self.use_prompt(prompt)
+        self._end_tokens = self._context.tokenize(message_end(), parse_special=True)
+        self._scorer = self._prepare(prompt)
 
     @property
     def prompt(self) -> PromptVersion:
         """The prompt version every classification uses."""
-        return self._prompt
+        return self._scorer.prompt
 
     @property
     def model_id(self) -> ModelId:
@@ -48,17 +55,30 @@ class LlamaStudent:
         return self._model_file.model_id
 
     @property
+    def mode(self) -> ScoringMode:
+        """The scoring mode in use."""
+        return self._settings.mode
+
+    @property
     def prefix_token_count(self) -> int:
         """Tokens in the cached prompt prefix."""
         return len(self._context.prefix_tokens)
 
     def use_prompt(self, prompt: PromptVersion) -> None:
-        """Switch to another prompt version: checks its labels, then evaluates its prefix."""
-        label_tokens = label_token_ids(prompt.label_names, self._plain_tokens)
+        """Switch to another prompt version: evaluate (or restore) its prefix and recalibrate."""
+        self._scorer = self._prepare(prompt)
+
+    def classify(self, texts: Sequence[str]) -> list[Classification]:
+        """One classification per text, in order."""
+        return [self._scorer.classify(logits) for logits in self._score([self._stem(text) for text in texts])]
+
+    def _prepare(self, prompt: PromptVersion) -> Scorer:
+        scorer = build_scorer(self._settings.mode, prompt, self._tokenize)
         prefix = self._context.tokenize(render_prefix(prompt), parse_special=True, add_bos=True)
         self.prefix_load = self._load_prefix(prompt, prefix)
-        self._closing_tokens = self._context.tokenize(render_suffix("").closing, parse_special=True)
-        self._prompt, self._label_tokens = prompt, label_tokens
+        self._scorer = scorer
+        scorer.calibrate_with(self._score([self._stem(text) for text in CONTENT_FREE_TEXTS]))
+        return scorer
 
     def _load_prefix(self, prompt: PromptVersion, prefix: list[int]) -> PrefixLoad:
         if self._prefix_cache is None:
@@ -68,34 +88,37 @@ class LlamaStudent:
         key = PrefixKey.of(self._model_file.sha256, prompt.sha256, prefix, self._settings.context)
         return self._prefix_cache.load_or_compute(self._context, key, prefix)
 
-    def classify(self, texts: Sequence[str]) -> list[Classification]:
-        """One classification per text, in order; texts are decoded together in as few batches as fit."""
-        suffixes = [self._suffix_tokens(text) for text in texts]
-        results: list[Classification] = []
-        for chunk in self._chunks(suffixes):
-            label_logits = self._context.score_suffixes(chunk, self._label_tokens)
-            results.extend(classify_rows(self._prompt.label_names, label_logits))
+    def _score(self, stems: list[list[int]]) -> list[list[Logits]]:
+        branches = self._scorer.branches
+        results = []
+        for chunk in self._chunks(stems):
+            results.extend(self._context.score_tree(chunk, [branches] * len(chunk)))
         return results
 
-    def _plain_tokens(self, text: str) -> list[int]:
-        return self._context.tokenize(text, parse_special=False)
+    def _tokenize(self, text: str, parse_special: bool) -> list[int]:
+        return self._context.tokenize(text, parse_special=parse_special)
 
-    def _suffix_tokens(self, text: str) -> list[int]:
-        message = self._plain_tokens(render_suffix(text).message)[: self._settings.max_message_tokens]
-        return message + self._closing_tokens
+    def _stem(self, text: str) -> list[int]:
+        message = self._context.tokenize(text, parse_special=False)[: self._settings.max_message_tokens]
+        return message + self._end_tokens
 
-    def _chunks(self, suffixes: list[list[int]]) -> Iterator[list[list[int]]]:
-        """Group suffixes so each group fits the free KV cells and the sequence slots."""
+    def _chunks(self, stems: list[list[int]]) -> Iterator[list[list[int]]]:
+        """Group stems so each group fits the free KV cells and the sequence slots (one stem when isolated)."""
+        branch_tokens = sum(len(branch.tokens) for branch in self._scorer.branches)
+        per_stem_sequences = 1 + len(self._scorer.branches)
         free_cells = self._context.n_ctx - self.prefix_token_count
-        max_sequences = self._settings.context.n_seq_max - 1
+        max_stems = (self._settings.context.n_seq_max - 1) // per_stem_sequences
+        if self._settings.decode is DecodeStrategy.ISOLATED:
+            max_stems = 1
         chunk: list[list[int]] = []
         used = 0
-        for suffix in suffixes:
-            if chunk and (used + len(suffix) > free_cells or len(chunk) == max_sequences):
+        for stem in stems:
+            cost = len(stem) + branch_tokens
+            if chunk and (used + cost > free_cells or len(chunk) == max_stems):
                 yield chunk
                 chunk, used = [], 0
-            chunk.append(suffix)
-            used += len(suffix)
+            chunk.append(stem)
+            used += cost
         if chunk:
             yield chunk
 

@@ -4,7 +4,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from schemas import ModelId, PromptVersion
+from schemas import ModelId, PromptVersion, ScoringMode
 
 
 @dataclass(frozen=True)
@@ -14,6 +14,7 @@ class Classification:
     label: str
     probabilities: dict[str, float]
     instruction_ids: list[str] = field(default_factory=list)
+    instruction_scores: dict[str, float] = field(default_factory=dict)
 
 
 class StudentModel(Protocol):
@@ -27,6 +28,11 @@ class StudentModel(Protocol):
     @property
     def model_id(self) -> ModelId:
         """The model file behind the classifications."""
+        ...
+
+    @property
+    def mode(self) -> ScoringMode:
+        """How messages are scored."""
         ...
 
     def classify(self, texts: Sequence[str]) -> list[Classification]:
@@ -52,6 +58,11 @@ class FakeStudent:
     def model_id(self) -> ModelId:
         """The (fake) model identity."""
         return self._model_id
+
+    @property
+    def mode(self) -> ScoringMode:
+        """The fake claims single-pass scoring."""
+        return ScoringMode.SINGLE_PASS
 
     def classify(self, texts: Sequence[str]) -> list[Classification]:
         """Apply the rule to each text; record the call."""

@@ -17,10 +17,13 @@ def make_decision(**overrides: object) -> ModerationDecision:
         "request_id": "r1",
         "label": "block",
         "probabilities": {"allow": 0.25, "block": 0.75},
+        "scoring_mode": "single_pass",
         "prompt_version": prompt.version,
         "prompt_sha256": prompt.sha256,
         "model_id": MODEL,
         "latency_ms": 12.5,
+        "model_ms": 10.0,
+        "batch_size": 4,
         "decided_at": datetime.now(UTC),
         "worker_id": "w1",
     }

@@ -33,15 +33,21 @@ def key_for(model_file: ModelFile, tokens: list[int]) -> PrefixKey:
     return PrefixKey.of(model_file.sha256, starter_prompt().sha256, tokens, SETTINGS)
 
 
-def test_cached_prefix_matches_a_fresh_prefill(model_file: ModelFile, context: LlamaContext) -> None:
-    """Decoding a suffix after the cached prefix gives exactly the logits of prefilling prefix + suffix at once."""
+def test_cached_prefix_matches_a_fresh_context(model_file: ModelFile, context: LlamaContext) -> None:
+    """A suffix decoded after a long-lived cached prefix gives exactly the logits a brand-new context gives.
+
+    (Prefilling prefix + suffix in a single llama_decode is not bit-identical on CPU: ggml's kernels
+    differ by batch shape. `pld bench engine` reports that difference as `fresh_prefill_max_logit_diff`.)
+    """
     prefix = prefix_of(context)
     suffix = context.tokenize(SUFFIX_TEXT, parse_special=False)
     context.evaluate_prefix(prefix)
+    context.full_logits(context.tokenize("warm-up message", parse_special=False))
     cached = context.full_logits(suffix)
     fresh_context = LlamaContext(model_file.path, SETTINGS)
     try:
-        fresh = fresh_context.full_logits(prefix + suffix)
+        fresh_context.evaluate_prefix(prefix)
+        fresh = fresh_context.full_logits(suffix)
     finally:
         fresh_context.close()
     assert np.array_equal(cached, fresh)

@@ -1,0 +1,118 @@
+"""The two scoring modes: how the cues after a message become a label, probabilities and cited rules.
+
+single_pass
+    Branches: the label cue (read: each label's first token) and the rule cue (read: each rule's
+    letter). Label = argmax of the calibrated label distribution. Cited rules: those that target the
+    chosen label and whose calibrated letter probability is above uniform, best first, at most
+    `MAX_CITED`.
+rule_check
+    Branches: one yes/no question per rule. A rule fires when its calibrated P(yes) > 0.5. Label =
+    target of the first fired rule in prompt order (the prompt's order is its priority), else the
+    default label; cited rules = every fired rule. Probabilities follow the same decision list:
+    P(rule k decides) = p_k * prod_{j<k} (1 - p_j), P(default) = prod_j (1 - p_j).
+
+Both calibrate against content-free messages (`CONTENT_FREE_TEXTS`), measured once per prompt.
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from schemas import PromptVersion, ScoringMode
+from stream.student.label_scoring import Probabilities, calibrate, first_token_ids, softmax
+from stream.student.llama_context import Branch, Logits
+from stream.student.prompt_format import (
+    NO,
+    YES,
+    label_candidate,
+    label_cue,
+    letter_candidate,
+    rule_cue,
+    rule_question,
+)
+from stream.student.protocol import Classification
+
+MAX_CITED = 3
+FIRE_THRESHOLD = 0.5
+Tokenize = Callable[[str, bool], list[int]]  # (text, parse_special) -> tokens
+
+
+@dataclass
+class Scorer:
+    """Branches to decode after each message, and how their logits become a classification."""
+
+    mode: ScoringMode
+    prompt: PromptVersion
+    branches: list[Branch]
+    content_free: list[Probabilities] = field(default_factory=list)
+
+    def calibrate_with(self, content_free_logits: Sequence[Sequence[Logits]]) -> None:
+        """Record the mean branch distributions over content-free messages."""
+        self.content_free = [
+            np.mean([softmax(logits[b]) for logits in content_free_logits], axis=0) for b in range(len(self.branches))
+        ]
+
+    def classify(self, logits: Sequence[Logits]) -> Classification:
+        """The classification for one message from its branches' logits."""
+        calibrated = [
+            calibrate(softmax(branch), baseline) for branch, baseline in zip(logits, self.content_free, strict=True)
+        ]
+        if self.mode is ScoringMode.SINGLE_PASS:
+            return _single_pass(self.prompt, calibrated)
+        return _rule_check(self.prompt, calibrated)
+
+
+def build_scorer(mode: ScoringMode, prompt: PromptVersion, tokenize: Tokenize) -> Scorer:
+    """The scorer for `prompt` in `mode`, with its branches tokenized."""
+
+    def plain(text: str) -> list[int]:
+        return tokenize(text, False)
+
+    if mode is ScoringMode.SINGLE_PASS:
+        label_ids = first_token_ids([label_candidate(n) for n in prompt.label_names], plain, "label")
+        branches = [Branch(tokenize(label_cue(), True), label_ids)]
+        if prompt.instructions:
+            letters = [letter_candidate(i) for i in range(len(prompt.instructions))]
+            branches.append(Branch(tokenize(rule_cue(), True), first_token_ids(letters, plain, "rule letter")))
+    else:
+        yes_no = first_token_ids([YES, NO], plain, "answer")
+        branches = [Branch(tokenize(rule_question(i, ins), True), yes_no) for i, ins in enumerate(prompt.instructions)]
+    return Scorer(mode, prompt, branches)
+
+
+def _single_pass(prompt: PromptVersion, calibrated: list[Probabilities]) -> Classification:
+    labels = prompt.label_names
+    label_probs = calibrated[0]
+    label = labels[int(np.argmax(label_probs))]
+    scores: dict[str, float] = {}
+    cited: list[str] = []
+    if prompt.instructions:
+        rule_probs = calibrated[1]
+        scores = {ins.id: float(p) for ins, p in zip(prompt.instructions, rule_probs, strict=True)}
+        uniform = 1.0 / len(prompt.instructions)
+        ranked = sorted(zip(prompt.instructions, rule_probs, strict=True), key=lambda pair: -pair[1])
+        cited = [ins.id for ins, p in ranked if ins.target_label == label and p > uniform][:MAX_CITED]
+    return Classification(
+        label=label,
+        probabilities={name: float(p) for name, p in zip(labels, label_probs, strict=True)},
+        instruction_ids=cited,
+        instruction_scores=scores,
+    )
+
+
+def _rule_check(prompt: PromptVersion, calibrated: list[Probabilities]) -> Classification:
+    fire = [float(p[0]) for p in calibrated]  # calibrated P(yes) per rule
+    probabilities = dict.fromkeys(prompt.label_names, 0.0)
+    undecided = 1.0
+    for instruction, p_yes in zip(prompt.instructions, fire, strict=True):
+        probabilities[instruction.target_label] += undecided * p_yes
+        undecided *= 1.0 - p_yes
+    probabilities[prompt.default_label] += undecided
+    fired = [ins for ins, p in zip(prompt.instructions, fire, strict=True) if p > FIRE_THRESHOLD]
+    return Classification(
+        label=fired[0].target_label if fired else prompt.default_label,
+        probabilities=probabilities,
+        instruction_ids=[ins.id for ins in fired],
+        instruction_scores={ins.id: p for ins, p in zip(prompt.instructions, fire, strict=True)},
+    )
