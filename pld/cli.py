@@ -25,6 +25,12 @@ def _services(args: argparse.Namespace) -> int:
     return services_main([args.action])
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from pld.bench.report import run_bench  # noqa: PLC0415 - lazy, like the worker
+
+    return run_bench(args.target, WorkerSettings(), as_json=args.json)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(prog="pld", description="Prompt-Level Distillation content moderation.")
@@ -34,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for all decisions")
     services = commands.add_parser("services", help="start, stop or check the local Kafka and Redis")
     services.add_argument("action", choices=["start", "stop", "status"])
+    bench = commands.add_parser("bench", help="benchmarks that print their figures (never timed tests)")
+    bench.add_argument("target", choices=["engine"], help="what to measure")
+    bench.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     return parser
 
 
@@ -41,6 +50,7 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "worker": _worker,
     "demo": _demo,
     "services": _services,
+    "bench": _bench,
 }
 
 

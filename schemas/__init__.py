@@ -2,7 +2,7 @@
 
 from schemas.dead_letters import DeadLetter, DeadLetterReason
 from schemas.decisions import ModelId, ModerationDecision, ScoringMode
-from schemas.prompts import Instruction, InstructionProvenance, PromptVersion
+from schemas.prompts import Instruction, InstructionProvenance, LabelDefinition, PromptVersion
 from schemas.requests import ModerationRequest
 
 __all__ = [
@@ -10,6 +10,7 @@ __all__ = [
     "DeadLetterReason",
     "Instruction",
     "InstructionProvenance",
+    "LabelDefinition",
     "ModelId",
     "ModerationDecision",
     "ModerationRequest",

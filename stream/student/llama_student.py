@@ -72,6 +72,10 @@ class LlamaStudent:
         """One classification per text, in order."""
         return [self._scorer.classify(logits) for logits in self._score([self._stem(text) for text in texts])]
 
+    def decoded_token_count(self, text: str) -> int:
+        """Tokens decoded after the prefix to classify `text` (its stem plus every branch)."""
+        return len(self._stem(text)) + sum(len(branch.tokens) for branch in self._scorer.branches)
+
     def _prepare(self, prompt: PromptVersion) -> Scorer:
         scorer = build_scorer(self._settings.mode, prompt, self._tokenize)
         prefix = self._context.tokenize(render_prefix(prompt), parse_special=True, add_bos=True)

@@ -26,7 +26,8 @@ import numpy.typing as npt
 from stream.student.llama_context import ContextSettings, LlamaContext
 
 CANARY_TEXT = "Hello, is this the right place to ask about the weekend schedule?"
-CANARY_TOLERANCE = 1e-4
+CANARY_TOLERANCE = 1e-4  # a restore must reproduce the recorded canary (same layout, same bits)
+ROUND_TRIP_TOLERANCE = 2.0  # logits; layout noise measured here stays well below, broken restores do not
 DEFAULT_KEEP = 8
 KEY_HEX_CHARS = 32
 STATE_SUFFIX = ".state"
@@ -81,8 +82,7 @@ class PrefixCache:
     def load_or_compute(self, context: LlamaContext, key: PrefixKey, tokens: Sequence[int]) -> PrefixLoad:
         """Put the prefix `tokens` into `context`: restored and verified when possible, else computed and saved."""
         started = time.perf_counter()
-        restored = self._restore(context, key, tokens)
-        if restored:
+        if self._restore(context, key, tokens):
             self._touch(key)
             return PrefixLoad("restored", time.perf_counter() - started, self._path(key, STATE_SUFFIX).stat().st_size)
         had_entry = self._path(key, META_SUFFIX).exists()
@@ -91,12 +91,27 @@ class PrefixCache:
         return PrefixLoad("recomputed" if had_entry else "computed", time.perf_counter() - started, size)
 
     def save(self, context: LlamaContext, key: PrefixKey) -> int:
-        """Save the context's prefix and its canary logits under `key`; return the state file's size."""
+        """Save the context's prefix under `key` and switch the context to the saved copy; return the file's size.
+
+        The KV cells of a restored prefix are laid out differently from freshly computed ones, and on CPU
+        that layout nudges some logits (attention sums run in another order; f16 rounding occasionally
+        flips). So the context itself is switched to the restored copy: cold and warm workers then run
+        on identical cells and decide identically. A round trip that moves the canary by more than
+        `ROUND_TRIP_TOLERANCE` (the upstream SWA restore bugs) is not cached: the context recomputes.
+        """
         self.directory.mkdir(parents=True, exist_ok=True)
-        canary = context.full_logits(canary_tokens(context))
-        size = _atomic(self._path(key, STATE_SUFFIX), context.save_prefix)
-        _atomic(self._path(key, CANARY_SUFFIX), lambda tmp: _save_array(tmp, canary))
-        meta = {**asdict(key), "state_bytes": size, "prefix_tokens": len(context.prefix_tokens)}
+        tokens = list(context.prefix_tokens)
+        computed = context.full_logits(canary_tokens(context))
+        state = self._path(key, STATE_SUFFIX)
+        size = _atomic(state, context.save_prefix)
+        restored = context.full_logits(canary_tokens(context)) if context.load_prefix(state, len(tokens)) else None
+        drift = float("inf") if restored is None else float(np.max(np.abs(restored - computed)))
+        if restored is None or context.prefix_tokens != tokens or drift > ROUND_TRIP_TOLERANCE:
+            state.unlink(missing_ok=True)
+            context.evaluate_prefix(tokens)
+            return size
+        _atomic(self._path(key, CANARY_SUFFIX), lambda tmp: _save_array(tmp, restored))
+        meta = {**asdict(key), "state_bytes": size, "prefix_tokens": len(tokens), "round_trip_drift": drift}
         _atomic(self._path(key, META_SUFFIX), lambda tmp: tmp.write_text(json.dumps(meta, indent=2)))
         self.collect_garbage()
         return size

@@ -1,0 +1,200 @@
+"""`pld bench engine`: the student engine's speed and determinism figures, side by side in one run.
+
+Every figure comes from the embedded model on real sample messages with a ~1,000-token prompt.
+Throughputs are compared as ratios measured in the same process, so a noisy machine moves them together.
+"""
+
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import llama_cpp
+import numpy as np
+
+from pld.bench.bench_prompt import bench_prompt, empty_prompt
+from pld.traffic import sample_messages
+from schemas import PromptVersion
+from stream.student import ModelFile
+from stream.student.llama_context import ContextSettings, LlamaContext
+from stream.student.llama_student import DecodeStrategy, LlamaStudent, StudentSettings
+from stream.student.prefix_cache import state_megabytes
+from stream.student.prompt_format import label_cue, message_end, render_prefix
+from stream.student.protocol import Classification
+
+BATCH = 16
+N_CTX = 8192
+N_SEQ_MAX = 256
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class EngineBenchSettings:
+    """What the benchmark runs on."""
+
+    model_file: ModelFile
+    n_threads: int
+    messages: int = 32
+    naive_messages: int = 4
+
+
+def run_engine_bench(settings: EngineBenchSettings) -> dict[str, Any]:
+    """Measure everything; return the figures as a flat dict (the `--json` output)."""
+    texts = _texts(settings.messages)
+    prompt = bench_prompt()
+    context = ContextSettings(n_ctx=N_CTX, n_seq_max=N_SEQ_MAX, n_threads=settings.n_threads)
+    figures: dict[str, Any] = {"prompt_tokens": 0, "messages": len(texts), "threads": settings.n_threads}
+    figures |= _raw_prefill(settings.model_file, prompt, context)
+    with tempfile.TemporaryDirectory(prefix="pld-bench-") as cache_dir:
+        figures |= _start_up(settings.model_file, prompt, context, Path(cache_dir))
+    figures["restore_speedup"] = figures["prefix_compute_s"] / figures["restore_s"]
+    isolated = _student(settings.model_file, prompt, context, DecodeStrategy.ISOLATED)
+    joint = _student(settings.model_file, prompt, context, DecodeStrategy.JOINT)
+    try:
+        figures["prompt_tokens"] = isolated.prefix_token_count
+        figures |= _throughput(isolated, joint, texts)
+        figures |= _determinism(isolated, joint, texts)
+    finally:
+        isolated.close()
+        joint.close()
+    figures |= _prompt_overhead(settings.model_file, context, texts, figures["batched_msgs_per_s"])
+    figures |= _naive(settings.model_file, prompt, texts[: settings.naive_messages], settings.n_threads)
+    figures["speedup"] = figures["batched_msgs_per_s"] / figures["naive_msgs_per_s"]
+    figures["equivalent"] = bool(figures["restored_matches"] and figures["isolated_invariant"])
+    return figures
+
+
+def _texts(count: int) -> list[str]:
+    samples = [sample["text"] for sample in sample_messages()]
+    return [samples[i % len(samples)] for i in range(count)]
+
+
+def _student(model: ModelFile, prompt: PromptVersion, context: ContextSettings, decode: DecodeStrategy) -> LlamaStudent:
+    return LlamaStudent(model, prompt, StudentSettings(context=context, decode=decode))
+
+
+def _timed(work: Callable[[], T]) -> tuple[T, float]:
+    started = time.perf_counter()
+    result = work()
+    return result, time.perf_counter() - started
+
+
+def _start_up(model: ModelFile, prompt: PromptVersion, context: ContextSettings, cache_dir: Path) -> dict[str, Any]:
+    """Cold start (load + prefix computed and saved), then a restart restoring the saved prefix."""
+    settings = StudentSettings(context=context, prefix_cache_dir=cache_dir)
+    cold, cold_s = _timed(lambda: LlamaStudent(model, prompt, settings))
+    probe = cold.classify(_texts(4))
+    cold.close()
+    warm, _ = _timed(lambda: LlamaStudent(model, prompt, settings))
+    restored = warm.prefix_load
+    matches = restored.source == "restored" and _same(warm.classify(_texts(4)), probe)
+    warm.close()
+    return {
+        "cold_start_s": cold_s,
+        "restore_s": restored.seconds,
+        "restored_matches": matches,
+        "state_mb": state_megabytes(restored),
+    }
+
+
+def _throughput(isolated: LlamaStudent, joint: LlamaStudent, texts: list[str]) -> dict[str, Any]:
+    """One message per call vs batches of 16, isolated and joint decoding."""
+    _, one_by_one_s = _timed(lambda: [isolated.classify([text]) for text in texts])
+    _, isolated_s = _timed(lambda: _in_batches(isolated, texts))
+    _, joint_s = _timed(lambda: _in_batches(joint, texts))
+    tokens = _decoded_tokens(joint, texts)
+    return {
+        "cached_msgs_per_s": len(texts) / one_by_one_s,
+        "isolated_batched_msgs_per_s": len(texts) / isolated_s,
+        "batched_msgs_per_s": len(texts) / joint_s,
+        "batched_tok_per_s": tokens / joint_s,
+    }
+
+
+def _in_batches(student: LlamaStudent, texts: list[str]) -> list[Classification]:
+    return [
+        result for start in range(0, len(texts), BATCH) for result in student.classify(texts[start : start + BATCH])
+    ]
+
+
+def _decoded_tokens(student: LlamaStudent, texts: Sequence[str]) -> int:
+    return sum(student.decoded_token_count(text) for text in texts)
+
+
+def _determinism(isolated: LlamaStudent, joint: LlamaStudent, texts: list[str]) -> dict[str, Any]:
+    """How far batch composition moves label probabilities, for each decoding strategy."""
+    alone = [isolated.classify([text])[0] for text in texts]
+    shuffled = list(reversed(texts))
+    isolated_batched = list(reversed(_in_batches(isolated, shuffled)))
+    joint_batched = _in_batches(joint, texts)
+    return {
+        "isolated_invariant": _same(isolated_batched, alone),
+        "max_prob_diff": _max_diff(isolated_batched, alone),
+        "max_prob_diff_joint": _max_diff(joint_batched, alone),
+        "label_flips_joint": sum(a.label != b.label for a, b in zip(joint_batched, alone, strict=True)),
+    }
+
+
+def _same(left: Sequence[Classification], right: Sequence[Classification]) -> bool:
+    return [(r.label, r.probabilities) for r in left] == [(r.label, r.probabilities) for r in right]
+
+
+def _max_diff(left: Sequence[Classification], right: Sequence[Classification]) -> float:
+    return max(
+        abs(a.probabilities[label] - b.probabilities[label])
+        for a, b in zip(left, right, strict=True)
+        for label in a.probabilities
+    )
+
+
+def _prompt_overhead(model: ModelFile, context: ContextSettings, texts: list[str], full_rate: float) -> dict[str, Any]:
+    """Per-message cost of the ~1,000-token prompt against a prompt with no rules, both batched (joint)."""
+    empty = _student(model, empty_prompt(), context, DecodeStrategy.JOINT)
+    try:
+        _, empty_s = _timed(lambda: _in_batches(empty, texts))
+    finally:
+        empty.close()
+    empty_rate = len(texts) / empty_s
+    return {"empty_prompt_msgs_per_s": empty_rate, "prompt_overhead_ms": 1000.0 * (1 / full_rate - 1 / empty_rate)}
+
+
+def _naive(model: ModelFile, prompt: PromptVersion, texts: list[str], n_threads: int) -> dict[str, Any]:
+    """The whole prompt evaluated for every message through the high-level `llama_cpp.Llama` API."""
+    llm = llama_cpp.Llama(str(model.path), n_ctx=2048, n_threads=n_threads, verbose=False, flash_attn=False)
+    try:
+        template = render_prefix(prompt) + "{}" + message_end() + label_cue()
+        prompts = [llm.tokenize(template.format(text).encode(), add_bos=True, special=True) for text in texts]
+
+        def evaluate_all() -> None:
+            for tokens in prompts:
+                llm.reset()  # type: ignore[no-untyped-call]
+                llm.eval(tokens)
+
+        _, seconds = _timed(evaluate_all)
+    finally:
+        llm.close()
+    return {"naive_msgs_per_s": len(texts) / seconds}
+
+
+def _raw_prefill(model: ModelFile, prompt: PromptVersion, context: ContextSettings) -> dict[str, Any]:
+    """llama.cpp alone: one long sequence (the prompt) decoded in one call, same threads; and how far a
+    single-call prefill of prompt + message lands from the cached-prefix decoding of the same message."""
+    llama = LlamaContext(model.path, context)
+    try:
+        prefix = llama.tokenize(render_prefix(prompt), parse_special=True, add_bos=True)
+        llama.evaluate_prefix(prefix)  # warm-up
+        _, seconds = _timed(lambda: llama.evaluate_prefix(prefix))
+        suffix = llama.tokenize(sample_messages()[0]["text"], parse_special=False)
+        cached = llama.full_logits(suffix)
+        llama.evaluate_prefix([prefix[0]])
+        fresh = llama.full_logits(prefix[1:] + suffix)
+    finally:
+        llama.close()
+    return {
+        "prefix_compute_s": seconds,
+        "raw_prefill_tok_per_s": len(prefix) / seconds,
+        "fresh_prefill_max_logit_diff": float(np.abs(cached - fresh).max()),
+    }
