@@ -15,6 +15,7 @@ import llama_cpp
 import numpy as np
 
 from pld.bench.bench_prompt import bench_prompt, empty_prompt
+from pld.bench.modes import compare_modes
 from pld.traffic import sample_messages
 from schemas import PromptVersion
 from stream.student import ModelFile
@@ -62,6 +63,7 @@ def run_engine_bench(settings: EngineBenchSettings) -> dict[str, Any]:
         joint.close()
     figures |= _prompt_overhead(settings.model_file, context, texts, figures["batched_msgs_per_s"])
     figures |= _naive(settings.model_file, prompt, texts[: settings.naive_messages], settings.n_threads)
+    figures |= compare_modes(settings.model_file, context)
     figures["speedup"] = figures["batched_msgs_per_s"] / figures["naive_msgs_per_s"]
     figures["equivalent"] = bool(figures["restored_matches"] and figures["isolated_invariant"])
     return figures

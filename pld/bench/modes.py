@@ -1,0 +1,55 @@
+"""Compares the scoring modes on the labelled sample traffic: macro-F1, attribution and speed, side by side.
+
+The sample kinds give expected labels (benign -> allow, spam -> review, abusive -> block; borderline
+messages have no agreed label and are left out). Thirty messages make a coarse signal, not an evaluation:
+`pld eval` on real datasets is the distiller's job.
+"""
+
+import time
+from typing import Any
+
+import numpy as np
+
+from pld.traffic import sample_messages
+from schemas import PromptVersion, ScoringMode
+from stream.prompts import starter_prompt
+from stream.student import ModelFile
+from stream.student.llama_context import ContextSettings
+from stream.student.llama_student import LlamaStudent, StudentSettings
+
+EXPECTED_LABEL = {"benign": "allow", "spam": "review", "abusive": "block"}
+
+
+def compare_modes(model_file: ModelFile, context: ContextSettings) -> dict[str, Any]:
+    """Figures per mode, keyed `<mode>_macro_f1`, `<mode>_msgs_per_s`, `<mode>_cited_per_decision`."""
+    samples = [s for s in sample_messages() if s["metadata"]["sample_kind"] in EXPECTED_LABEL]
+    texts = [s["text"] for s in samples]
+    gold = [EXPECTED_LABEL[s["metadata"]["sample_kind"]] for s in samples]
+    figures: dict[str, Any] = {"mode_eval_messages": len(samples)}
+    prompt = starter_prompt()
+    for mode in ScoringMode:
+        student = LlamaStudent(model_file, prompt, StudentSettings(context=context, mode=mode))
+        try:
+            started = time.perf_counter()
+            results = student.classify(texts)
+            seconds = time.perf_counter() - started
+        finally:
+            student.close()
+        predicted = [result.label for result in results]
+        figures[f"{mode}_macro_f1"] = macro_f1(gold, predicted, prompt)
+        figures[f"{mode}_msgs_per_s"] = len(texts) / seconds
+        figures[f"{mode}_cited_per_decision"] = float(np.mean([len(r.instruction_ids) for r in results]))
+    return figures
+
+
+def macro_f1(gold: list[str], predicted: list[str], prompt: PromptVersion) -> float:
+    """Unweighted mean of per-label F1 over the prompt's labels."""
+    scores = []
+    for label in prompt.label_names:
+        true_positive = sum(g == p == label for g, p in zip(gold, predicted, strict=True))
+        predicted_count = sum(p == label for p in predicted)
+        gold_count = sum(g == label for g in gold)
+        precision = true_positive / predicted_count if predicted_count else 0.0
+        recall = true_positive / gold_count if gold_count else 0.0
+        scores.append(2 * precision * recall / (precision + recall) if precision + recall else 0.0)
+    return float(np.mean(scores))
