@@ -126,12 +126,12 @@ def _key(letter: DeadLetter) -> bytes:
 def _print_results(console: Console, samples: list[dict[str, Any]], outputs: Outputs) -> None:
     by_id = {decision.request_id: decision for decision in outputs.decisions}
     table = Table(title="Moderation decisions")
-    for column in ("kind", "label", "p(label)", "probabilities", "ms", "text"):
+    for column in ("kind", "label", "p(label)", "probabilities", "cited rules", "ms", "text"):
         table.add_column(column)
     for sample in samples:
         decision = by_id.get(sample["id"])
         if decision is None:
-            table.add_row(sample["metadata"]["sample_kind"], "[red]missing[/]", "", "", "", sample["text"][:60])
+            table.add_row(sample["metadata"]["sample_kind"], "[red]missing[/]", "", "", "", "", sample["text"][:60])
             continue
         probabilities = " ".join(f"{label}={p:.2f}" for label, p in decision.probabilities.items())
         table.add_row(
@@ -139,6 +139,7 @@ def _print_results(console: Console, samples: list[dict[str, Any]], outputs: Out
             decision.label,
             f"{decision.probabilities[decision.label]:.2f}",
             probabilities,
+            " ".join(decision.instruction_ids),
             f"{decision.latency_ms:.0f}",
             sample["text"][:60],
         )

@@ -9,6 +9,7 @@ from importlib.resources import files
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from pydantic import ValidationError
 
 from schemas import DeadLetter, ModerationDecision
 
@@ -40,6 +41,7 @@ class Outputs:
 
     decisions: list[ModerationDecision] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    unreadable: int = 0  # records on the topics that are not valid under today's schemas (e.g. older ones)
 
     @property
     def decided_ids(self) -> set[str]:
@@ -75,11 +77,16 @@ async def collect(
 
 
 def _add(outputs: Outputs, is_decision: bool, value: bytes, keep: Callable[[Any], bool]) -> None:
-    if is_decision:
-        decision = ModerationDecision.model_validate_json(value)
-        if keep(decision):
-            outputs.decisions.append(decision)
+    try:
+        item: ModerationDecision | DeadLetter = (
+            ModerationDecision.model_validate_json(value) if is_decision else DeadLetter.model_validate_json(value)
+        )
+    except ValidationError:
+        outputs.unreadable += 1
+        return
+    if not keep(item):
+        return
+    if isinstance(item, ModerationDecision):
+        outputs.decisions.append(item)
     else:
-        letter = DeadLetter.model_validate_json(value)
-        if keep(letter):
-            outputs.dead_letters.append(letter)
+        outputs.dead_letters.append(item)
