@@ -3,6 +3,7 @@
 import argparse
 from collections.abc import Callable, Sequence
 
+from pld.distill_parsers import add_distill_parser, add_eval_parser
 from stream.settings import WorkerSettings
 
 
@@ -31,6 +32,18 @@ def _bench(args: argparse.Namespace) -> int:
     return run_bench(args.target, WorkerSettings(), as_json=args.json)
 
 
+def _distill(args: argparse.Namespace) -> int:
+    from pld.distill_commands import run_distill  # noqa: PLC0415 - lazy, like the worker
+
+    return run_distill(args)
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from pld.distill_commands import run_evaluation  # noqa: PLC0415 - lazy, like the worker
+
+    return run_evaluation(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(prog="pld", description="Prompt-Level Distillation content moderation.")
@@ -40,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for all decisions")
     services = commands.add_parser("services", help="start, stop or check the local Kafka and Redis")
     services.add_argument("action", choices=["start", "stop", "status"])
+    add_distill_parser(commands)
+    add_eval_parser(commands)
     bench = commands.add_parser("bench", help="benchmarks that print their figures (never timed tests)")
     bench.add_argument("target", choices=["engine"], help="what to measure")
     bench.add_argument("--json", action="store_true", help="print the figures as one JSON object")
@@ -51,6 +66,8 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "demo": _demo,
     "services": _services,
     "bench": _bench,
+    "distill": _distill,
+    "eval": _eval,
 }
 
 

@@ -21,6 +21,7 @@ import numpy.typing as npt
 from stream.errors import InferenceError, ModelLoadError
 
 PREFIX_SEQ = 0
+ARCH_BUFFER_BYTES = 64
 FLASH_ATTENTION_OFF = 0  # on CPU, flash attention breaks prefix reuse (see ../shared/RESOURCES.md)
 LOG_LEVEL_ERROR = 4  # ggml_log_level: NONE, DEBUG, INFO, WARN, ERROR, CONT
 
@@ -69,7 +70,8 @@ def _errors_only(level: int, text: bytes, _user_data: object) -> None:
 _quiet_log = llama_cpp.llama_log_callback(_errors_only)  # module-level: C keeps the pointer for the process
 
 
-def _init_backend() -> None:
+def init_backend() -> None:
+    """Initialise llama.cpp once per process, keeping only its error messages."""
     global _backend_ready  # noqa: PLW0603 - llama.cpp's backend is process-wide state
     with _backend_lock:
         if not _backend_ready:
@@ -82,7 +84,7 @@ class LlamaContext:
     """Owns a loaded model and a multi-sequence context. Not thread-safe: use from one thread."""
 
     def __init__(self, model_path: Path, settings: ContextSettings) -> None:
-        _init_backend()
+        init_backend()
         self.settings = settings
         model_params = llama_cpp.llama_model_default_params()
         model_params.use_extra_bufts = settings.repack_weights
@@ -111,6 +113,13 @@ class LlamaContext:
         params.swa_full = True
         params.no_perf = True
         return params
+
+    @property
+    def architecture(self) -> str:
+        """The GGUF's `general.architecture` (e.g. "gemma3", "qwen2")."""
+        buffer = ctypes.create_string_buffer(ARCH_BUFFER_BYTES)
+        length = llama_cpp.llama_model_meta_val_str(self._model, b"general.architecture", buffer, ARCH_BUFFER_BYTES)
+        return buffer.value.decode() if length > 0 else ""
 
     @property
     def n_ctx(self) -> int:

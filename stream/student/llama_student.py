@@ -10,7 +10,7 @@ from schemas import ModelId, PromptVersion, ScoringMode
 from stream.student.llama_context import ContextSettings, LlamaContext, Logits
 from stream.student.model_file import ModelFile
 from stream.student.prefix_cache import PrefixCache, PrefixKey, PrefixLoad
-from stream.student.prompt_format import CONTENT_FREE_TEXTS, message_end, render_prefix
+from stream.student.prompt_format import CONTENT_FREE_TEXTS, chat_format_for, message_end, render_prefix
 from stream.student.protocol import Classification
 from stream.student.scoring import Scorer, build_scorer
 
@@ -41,7 +41,8 @@ class LlamaStudent:
         self._settings = settings
         self._context = LlamaContext(model_file.path, settings.context)
         self._prefix_cache = None if settings.prefix_cache_dir is None else PrefixCache(settings.prefix_cache_dir)
-        self._end_tokens = self._context.tokenize(message_end(), parse_special=True)
+        self._chat = chat_format_for(self._context.architecture)
+        self._end_tokens = self._context.tokenize(message_end(self._chat), parse_special=True)
         self._scorer = self._prepare(prompt)
 
     @property
@@ -78,7 +79,7 @@ class LlamaStudent:
 
     def _prepare(self, prompt: PromptVersion) -> Scorer:
         scorer = build_scorer(self._settings.mode, prompt, self._tokenize)
-        prefix = self._context.tokenize(render_prefix(prompt), parse_special=True, add_bos=True)
+        prefix = self._context.tokenize(render_prefix(prompt, self._chat), parse_special=True, add_bos=True)
         self.prefix_load = self._load_prefix(prompt, prefix)
         self._scorer = scorer
         scorer.calibrate_with(self._score([self._stem(text) for text in CONTENT_FREE_TEXTS]))

@@ -1,5 +1,6 @@
 """Renders a `PromptVersion` and a message in Gemma's turn format, keeping user text out of control tokens.
 
+Turn markers follow the model family (Gemma or ChatML, chosen from the GGUF's architecture).
 The prefix (task, label definitions, lettered rules) is identical for every message, so it is
 evaluated once and cached. The message is tokenized as plain text, so a `<start_of_turn>` typed by
 a user is just characters, never a control token. After the message come short cues, each read at
@@ -8,12 +9,34 @@ mode, one yes/no question per rule.
 """
 
 import string
+from dataclasses import dataclass
 
 from schemas import Instruction, PromptVersion
 from stream.errors import PromptError
 
-TURN_START = "<start_of_turn>"
-TURN_END = "<end_of_turn>"
+
+@dataclass(frozen=True)
+class ChatFormat:
+    """The turn markers of a model family's chat template."""
+
+    user_start: str
+    turn_end: str
+    model_start: str
+
+
+GEMMA = ChatFormat("<start_of_turn>user\n", "<end_of_turn>\n", "<start_of_turn>model\n")
+CHATML = ChatFormat("<|im_start|>user\n", "<|im_end|>\n", "<|im_start|>assistant\n")
+CHAT_FORMATS = {"gemma3": GEMMA, "gemma2": GEMMA, "gemma": GEMMA, "qwen2": CHATML, "qwen3": CHATML}
+
+
+def chat_format_for(architecture: str) -> ChatFormat:
+    """The turn markers for a GGUF `general.architecture`."""
+    try:
+        return CHAT_FORMATS[architecture]
+    except KeyError as exc:
+        raise PromptError(f"no chat format known for architecture {architecture!r}") from exc
+
+
 MESSAGE_CUE = "Message:\n"
 LABEL_CUE = "Label:"
 RULE_CUE = "Rule:"
@@ -29,7 +52,7 @@ def rule_letter(index: int) -> str:
     return RULE_LETTERS[index]
 
 
-def render_prefix(prompt: PromptVersion) -> str:
+def render_prefix(prompt: PromptVersion, chat: ChatFormat = GEMMA) -> str:
     """The system part of the prompt: everything before the message text."""
     labels = "\n".join(f"- {label.name}: {label.description}" for label in prompt.labels)
     rules = "\n".join(
@@ -42,12 +65,12 @@ def render_prefix(prompt: PromptVersion) -> str:
         sections.append(f"Rules:\n{rules}")
     sections.append(f"Answer with exactly one label ({names}).")
     body = "\n\n".join(sections)
-    return f"{TURN_START}user\n{body}\n\n{MESSAGE_CUE}"
+    return f"{chat.user_start}{body}\n\n{MESSAGE_CUE}"
 
 
-def message_end() -> str:
+def message_end(chat: ChatFormat = GEMMA) -> str:
     """Template text closing the user's turn (tokenized with control tokens)."""
-    return f"{TURN_END}\n{TURN_START}model\n"
+    return f"{chat.turn_end}{chat.model_start}"
 
 
 def label_cue() -> str:

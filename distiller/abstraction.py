@@ -1,0 +1,141 @@
+"""Abstraction: each mined pattern becomes one short, general instruction with a target label.
+
+The teacher is asked to generalise a pattern's representative steps into a single "If the ...,
+label it X." rule; replies are cached like rationales. When the teacher is absent, unsure or its
+reply fails the checks, a deterministic fallback builds the rule from the pattern's most central step.
+Duplicates (near-identical rules for the same label) are merged; conflicts (rules that share most of
+their supporting examples but point to different labels) keep the purer one.
+"""
+
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from distiller.examples import Dataset
+from distiller.mining import Embed, Pattern
+from distiller.teacher import ChatMessage, Teacher
+from distiller.teacher_cache import CachedMessage, CacheKey, CacheRecord, TeacherCache
+
+MAX_RULE_WORDS = 40
+MAX_RULE_TOKENS = 120
+DUPLICATE_SIMILARITY = 0.9
+CONFLICT_OVERLAP = 0.5
+ABSTRACTION_SAMPLE = 1000  # sample_index used for abstraction calls in the teacher cache
+SYSTEM = "You write concise, general annotation guidelines."
+TEMPLATE = (
+    "Task: {task}\n\nThese reasoning steps were used to justify the label '{label}':\n{steps}\n\n"
+    "Write ONE general rule, at most {max_words} words, that captures the shared logic and that a reader can "
+    "check on a new example. Do not mention specific people, places or names from the steps. "
+    "Start with 'If the' and end with ', label it {label}.' Reply with the rule only."
+)
+TEMPLATE_SHA256 = hashlib.sha256(f"{SYSTEM}\n{TEMPLATE}".encode()).hexdigest()
+
+
+@dataclass
+class Candidate:
+    """An instruction candidate with the evidence behind it."""
+
+    text: str
+    target_label: str
+    pattern: Pattern
+    abstracted_by: str  # "teacher" or "fallback"
+    merged_example_ids: set[str] = field(default_factory=set)
+
+    @property
+    def example_ids(self) -> set[str]:
+        """Every example supporting this rule, merged duplicates included."""
+        return set(self.pattern.example_ids) | self.merged_example_ids
+
+
+def abstract(
+    patterns: Sequence[Pattern], dataset: Dataset, teacher: Teacher | None, cache: TeacherCache | None
+) -> list[Candidate]:
+    """One candidate per pattern, from the teacher when it gives a valid rule, else from the fallback."""
+    candidates = []
+    for pattern in patterns:
+        text = _from_teacher(pattern, dataset, teacher, cache) if teacher is not None else None
+        by = "teacher" if text else "fallback"
+        candidates.append(Candidate(text or fallback_rule(pattern), pattern.label, pattern, by))
+    return candidates
+
+
+def fallback_rule(pattern: Pattern) -> str:
+    """A rule built from the most central step: deterministic, never empty."""
+    step = pattern.representative[0].rstrip(" .")
+    step = step[0].lower() + step[1:] if step[:2] != step[:2].upper() else step
+    words = step.split()[:MAX_RULE_WORDS]
+    return f"If {' '.join(words)}, label it {pattern.label}."
+
+
+def merge(candidates: Sequence[Candidate], embed: Embed) -> tuple[list[Candidate], list[str]]:
+    """Drop duplicates and conflicts, best-scored first; return the survivors and what was dropped, as notes."""
+    ranked = sorted(candidates, key=lambda c: -c.pattern.score)
+    if not ranked:
+        return [], []
+    vectors = embed([c.text for c in ranked])
+    kept: list[int] = []
+    notes: list[str] = []
+    for i, candidate in enumerate(ranked):
+        verdict = _clash(i, ranked, kept, vectors)
+        if verdict is None:
+            kept.append(i)
+            continue
+        other, kind = verdict
+        if kind == "duplicate":
+            ranked[other].merged_example_ids |= candidate.example_ids
+        notes.append(f"dropped as {kind} of '{ranked[other].text}': '{candidate.text}'")
+    return [ranked[i] for i in kept], notes
+
+
+def _clash(i: int, ranked: Sequence[Candidate], kept: list[int], vectors: np.ndarray) -> tuple[int, str] | None:
+    for j in kept:
+        same_label = ranked[i].target_label == ranked[j].target_label
+        if same_label and float(vectors[i] @ vectors[j]) >= DUPLICATE_SIMILARITY:
+            return j, "duplicate"
+        shared = ranked[i].example_ids & ranked[j].example_ids
+        if not same_label and len(shared) >= CONFLICT_OVERLAP * len(ranked[i].example_ids):
+            return j, "conflict"
+    return None
+
+
+def _from_teacher(pattern: Pattern, dataset: Dataset, teacher: Teacher, cache: TeacherCache | None) -> str | None:
+    steps = "\n".join(f"- {step}" for step in pattern.representative)
+    prompt = TEMPLATE.format(task=dataset.task, label=pattern.label, steps=steps, max_words=MAX_RULE_WORDS)
+    messages = [ChatMessage("system", SYSTEM), ChatMessage("user", prompt)]
+    pattern_id = "pattern:" + hashlib.sha256(steps.encode()).hexdigest()[:16]
+    key = CacheKey(teacher.id, pattern_id, TEMPLATE_SHA256, ABSTRACTION_SAMPLE)
+    reply = cache.get(key) if cache is not None else None
+    if reply is None:
+        reply = teacher.complete(messages, max_tokens=MAX_RULE_TOKENS, temperature=0.0, seed=0)
+        if cache is not None:
+            cache.put(key, _record(key, messages, reply))
+    return valid_rule(reply, pattern.label)
+
+
+def valid_rule(reply: str, label: str) -> str | None:
+    """The rule in a teacher reply when it has the requested shape, else None."""
+    lines = [line.strip().strip("\"'`*") for line in reply.strip().splitlines() if line.strip()]
+    rule = next((line for line in lines if line.lower().startswith("if ")), None)
+    if rule is None or len(rule.split()) > MAX_RULE_WORDS + 8:
+        return None
+    rule = re.sub(r"\s+", " ", rule)
+    spoken = label.replace("_", "[ _-]?")
+    if not re.search(rf"label (it|this|the \w+) (as )?['\"]?{spoken}", rule, re.IGNORECASE):
+        return None
+    return re.sub(rf"label (it|this|the \w+) (as )?['\"]?{spoken}['\"]?\.?$", f"label it {label}.", rule, flags=re.I)
+
+
+def _record(key: CacheKey, messages: list[ChatMessage], reply: str) -> CacheRecord:
+    return CacheRecord(
+        teacher_id=key.teacher_id,
+        example_id=key.example_id,
+        template_sha256=key.template_sha256,
+        sample_index=key.sample_index,
+        prompt_messages=[CachedMessage.of(message) for message in messages],
+        reply=reply,
+        temperature=0.0,
+        seed=0,
+    )

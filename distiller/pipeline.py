@@ -1,0 +1,168 @@
+"""`pld distill`: teacher rationales -> mined patterns -> abstracted rules -> a versioned PromptVersion.
+
+The teacher cache (JSONL) sits beside the output prompt, so a rerun with a complete cache needs no
+teacher at all (`--teacher replay`) and anyone can rerun the mining from the recorded rationales.
+"""
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import llama_cpp
+
+from distiller.abstraction import abstract, merge
+from distiller.assembly import assemble
+from distiller.datasets import load_dataset, sample
+from distiller.embeddings import StudentEmbedder
+from distiller.errors import TeacherError
+from distiller.examples import Dataset, Split
+from distiller.mining import Step, mine_patterns, normalise_step
+from distiller.rationales import Rationale, collect_rationales
+from distiller.teacher import ChatMessage, Teacher
+from distiller.teacher_cache import TeacherCache
+from distiller.teachers.local_llama import local_teacher
+from distiller.teachers.openai_compat import OpenAICompatibleTeacher, OpenAITeacherSettings
+from schemas import PromptVersion
+from stream.student import ModelFile
+from stream.student.prompt_format import chat_format_for, render_prefix
+
+
+class TeacherKind(StrEnum):
+    """Where rationales come from."""
+
+    LOCAL = "local"  # Qwen2.5-Coder-1.5B-Instruct through llama.cpp
+    OPENAI = "openai"  # any OpenAI-compatible server (PLD_TEACHER_* settings)
+    REPLAY = "replay"  # the recorded teacher cache only; a missing reply is an error
+
+
+@dataclass(frozen=True)
+class DistillSettings:
+    """One distillation run."""
+
+    dataset: str
+    out: Path
+    version: str
+    cache_dir: Path
+    student: ModelFile
+    teacher: TeacherKind = TeacherKind.LOCAL
+    replay_teacher_id: str | None = None
+    train_limit: int = 60
+    samples_per_example: int = 1
+    max_tokens: int = 256
+    similarity: float = 0.5
+    min_support: int = 3
+    budget_tokens: int = 1500
+    n_threads: int = 2
+
+    @property
+    def teacher_cache_path(self) -> Path:
+        """The JSONL teacher cache, committed next to the prompt."""
+        return self.out.with_suffix(".teacher.jsonl")
+
+
+class ReplayTeacher:
+    """Answers only from the recorded cache: the id of the teacher that recorded it, and no new calls."""
+
+    def __init__(self, teacher_id: str) -> None:
+        self._id = teacher_id
+
+    @property
+    def id(self) -> str:
+        """The recorded teacher's id."""
+        return self._id
+
+    def complete(self, messages: list[ChatMessage], *, max_tokens: int, temperature: float, seed: int) -> str:
+        """Always fails: a replay has no teacher to ask."""
+        raise TeacherError(f"the recorded cache has no reply for this prompt ({self._id}); rerun with a teacher")
+
+
+def make_teacher(settings: DistillSettings, cache: TeacherCache) -> Teacher:
+    """The configured teacher backend."""
+    if settings.teacher is TeacherKind.LOCAL:
+        return local_teacher(settings.cache_dir, n_threads=settings.n_threads)
+    if settings.teacher is TeacherKind.OPENAI:
+        return OpenAICompatibleTeacher(OpenAITeacherSettings())
+    teacher_id = settings.replay_teacher_id or next((r.teacher_id for r in cache.records()), None)
+    if teacher_id is None:
+        raise TeacherError(f"nothing recorded in {settings.teacher_cache_path} to replay")
+    return ReplayTeacher(teacher_id)
+
+
+def distill(settings: DistillSettings, teacher: Teacher | None = None) -> dict[str, Any]:
+    """Run the pipeline, write the prompt (and a summary beside it); return the summary.
+
+    `teacher` overrides the configured backend (tests pass a fake)."""
+    dataset = load_dataset(settings.dataset, settings.cache_dir)
+    train = sample(dataset.split(Split.TRAIN), settings.train_limit)
+    cache = TeacherCache(settings.teacher_cache_path)
+    teacher = teacher or make_teacher(settings, cache)
+    rationales = collect_rationales(
+        teacher, dataset, train, cache, samples_per_example=settings.samples_per_example, max_tokens=settings.max_tokens
+    )
+    steps = steps_of(rationales)
+    embedder = StudentEmbedder(settings.student.path, settings.n_threads)
+    try:
+        patterns = mine_patterns(steps, embedder, settings.similarity, settings.min_support)
+        candidates = abstract(patterns, dataset, None if isinstance(teacher, ReplayTeacher) else teacher, cache)
+        merged, merge_notes = merge(candidates, embedder)
+    finally:
+        embedder.close()
+    count = token_counter(settings.student)
+    prompt, budget_notes = assemble(
+        dataset, merged, settings.version, teacher.id, count_tokens=count, budget_tokens=settings.budget_tokens
+    )
+    settings.out.parent.mkdir(parents=True, exist_ok=True)
+    settings.out.write_text(json.dumps(prompt.model_dump(mode="json"), indent=2) + "\n")
+    summary = _summary(settings, dataset, train_size=len(train), rationales=rationales, steps=len(steps))
+    summary |= {"patterns": len(patterns), "instructions": len(prompt.instructions), "prompt_tokens": count(prompt)}
+    summary["notes"] = merge_notes + budget_notes
+    settings.out.with_suffix(".summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def steps_of(rationales: list[Rationale]) -> list[Step]:
+    """Every reusable reasoning step of the kept rationales, with its example's gold label."""
+    steps = []
+    for rationale in rationales:
+        for raw in rationale.steps:
+            text = normalise_step(raw)
+            if text is not None:
+                steps.append(Step(text, rationale.example_id, rationale.gold, rationale.rationalized))
+    return steps
+
+
+def token_counter(student: ModelFile) -> Callable[[PromptVersion], int]:
+    """Counts a prompt's prefix tokens with the student's own tokenizer and chat format."""
+    vocab = llama_cpp.Llama(str(student.path), vocab_only=True, verbose=False)
+    chat = chat_format_for(_architecture(vocab))
+
+    def count(prompt: PromptVersion) -> int:
+        return len(vocab.tokenize(render_prefix(prompt, chat).encode(), add_bos=True, special=True))
+
+    return count
+
+
+def _architecture(vocab: llama_cpp.Llama) -> str:
+    return str(vocab.metadata.get("general.architecture", ""))
+
+
+def _summary(
+    settings: DistillSettings, dataset: Dataset, *, train_size: int, rationales: list[Rationale], steps: int
+) -> dict[str, Any]:
+    rationalized = sum(r.rationalized for r in rationales)
+    return {
+        "dataset": dataset.name,
+        "version": settings.version,
+        "teacher": settings.teacher.value,
+        "train_examples": train_size,
+        "rationales_kept": len(rationales),
+        "rationales_rationalized": rationalized,
+        "examples_with_rationale": len({r.example_id for r in rationales}),
+        "steps": steps,
+        "similarity": settings.similarity,
+        "min_support": settings.min_support,
+        "budget_tokens": settings.budget_tokens,
+    }

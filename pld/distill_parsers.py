@@ -1,0 +1,40 @@
+"""Argument parsers of `pld distill` and `pld eval` (kept light: nothing heavy is imported here)."""
+
+import argparse
+from pathlib import Path
+
+STUDENTS = ("gemma-270m", "qwen-0.5b")
+TEACHERS = ("local", "openai", "replay")
+MODES = ("single_pass", "rule_check")
+
+
+def add_distill_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """Register `pld distill`."""
+    parser = commands.add_parser("distill", help="distil a teacher's rationales into a versioned prompt")
+    parser.add_argument("--dataset", required=True, help="stereoset, redditbias, or a CSV/JSONL file (text, label)")
+    parser.add_argument("--teacher", choices=list(TEACHERS), default="local")
+    parser.add_argument("--out", type=Path, required=True, help="prompt file to write, e.g. prompts/stereoset.json")
+    parser.add_argument("--version", help="prompt version name (default: the output file's stem)")
+    parser.add_argument("--student", default=STUDENTS[0], help=f"{' | '.join(STUDENTS)} | path to a GGUF")
+    parser.add_argument("--train-limit", type=int, default=60, help="train examples sent to the teacher")
+    parser.add_argument("--samples", type=int, default=1, help="teacher samples per example")
+    parser.add_argument("--max-tokens", type=int, default=256, help="longest teacher rationale")
+    parser.add_argument("--similarity", type=float, default=0.5, help="step grouping threshold (centred cosine)")
+    parser.add_argument("--min-support", type=int, default=3, help="fewest supporting examples per pattern")
+    parser.add_argument("--budget-tokens", type=int, default=1500, help="largest prompt prefix, in student tokens")
+
+
+def add_eval_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """Register `pld eval`."""
+    parser = commands.add_parser("eval", help="baseline vs PLD prompt vs teacher on the held-out test split")
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--prompt", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True, help="report directory")
+    parser.add_argument("--student", default=STUDENTS[0], help=f"{' | '.join(STUDENTS)} | path to a GGUF")
+    parser.add_argument("--limit", type=int, default=300, help="test examples (deterministic sample)")
+    parser.add_argument("--dev-limit", type=int, default=150, help="dev examples for fitting label biases")
+    parser.add_argument("--teacher", choices=[*list(TEACHERS), "none"], default="local")
+    parser.add_argument("--teacher-limit", type=int, default=40, help="test examples the teacher answers")
+    parser.add_argument("--mode", choices=list(MODES), default="single_pass")
+    parser.add_argument("--no-ablation", action="store_true", help="skip the per-instruction ablation")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")

@@ -1,0 +1,63 @@
+"""Abstraction: teacher rules validated, fallback rules, duplicates merged and conflicts resolved."""
+
+from pathlib import Path
+
+from distiller.abstraction import abstract, fallback_rule, merge, valid_rule
+from distiller.examples import Dataset
+from distiller.mining import Pattern, Step
+from distiller.teacher import FakeTeacher
+from distiller.teacher_cache import TeacherCache
+from schemas import LabelDefinition
+from tests.distiller.test_mining import bag_of_words
+
+DATASET = Dataset(
+    name="toy",
+    task="Decide whether the sentence is a stereotype.",
+    labels=[LabelDefinition(name="stereotype", description="s"), LabelDefinition(name="unrelated", description="u")],
+    default_label="unrelated",
+)
+
+
+def pattern(text: str, label: str, examples: list[str], purity: float = 1.0) -> Pattern:
+    steps = tuple(Step(text, example, label, False) for example in examples)
+    return Pattern(steps, (text,), label, len(examples), purity)
+
+
+def test_valid_rule_accepts_the_requested_shape() -> None:
+    """A one-line 'If ..., label it X.' rule passes and is normalised; other replies are refused."""
+    assert valid_rule('"If the sentence generalises a group, label it as stereotype."', "stereotype") == (
+        "If the sentence generalises a group, label it stereotype."
+    )
+    assert valid_rule("Sure! Here is a rule.", "stereotype") is None
+    assert valid_rule("If the sentence is long, label it unrelated.", "stereotype") is None
+
+
+def test_fallback_rule_uses_the_central_step() -> None:
+    """Without a usable teacher reply, the rule is built from the most central step."""
+    assert fallback_rule(pattern("The sentence is off topic.", "unrelated", ["a"])) == (
+        "If the sentence is off topic, label it unrelated."
+    )
+
+
+def test_teacher_rules_are_cached(tmp_path: Path) -> None:
+    """The teacher is asked once per pattern; a second abstraction reads the cache."""
+    teacher = FakeTeacher(replies=["If the sentence generalises about a group, label it stereotype."])
+    cache = TeacherCache(tmp_path / "cache.jsonl")
+    patterns = [pattern("It says all members of a group are alike.", "stereotype", ["a", "b", "c"])]
+    first = abstract(patterns, DATASET, teacher, cache)
+    second = abstract(patterns, DATASET, teacher, TeacherCache(tmp_path / "cache.jsonl"))
+    assert first[0].abstracted_by == "teacher"
+    assert second[0].text == first[0].text
+    assert len(teacher.calls) == 1
+
+
+def test_duplicates_merge_and_conflicts_keep_the_stronger_rule() -> None:
+    """Near-identical rules for one label merge their evidence; opposite rules on the same examples keep the best."""
+    strong = pattern("If the sentence is about another topic, label it unrelated.", "unrelated", ["a", "b", "c", "d"])
+    duplicate = pattern("If the sentence is about another topic, label it unrelated.", "unrelated", ["e", "f", "g"])
+    conflict = pattern("If the sentence mentions a group, label it stereotype.", "stereotype", ["a", "b", "c"])
+    candidates = abstract([strong, duplicate, conflict], DATASET, None, None)
+    kept, notes = merge(candidates, bag_of_words)
+    assert [c.pattern for c in kept] == [strong]
+    assert kept[0].example_ids == {"a", "b", "c", "d", "e", "f", "g"}
+    assert len(notes) == 2

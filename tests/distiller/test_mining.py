@@ -1,0 +1,51 @@
+"""Pattern mining: step normalisation, grouping, support and purity."""
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from distiller.mining import Step, mine_patterns, normalise_step
+
+
+def bag_of_words(texts: Sequence[str]) -> npt.NDArray[np.float32]:
+    """A tiny deterministic embedding: unit-norm word counts."""
+    vocabulary = sorted({word for text in texts for word in text.lower().split()})
+    rows = np.array([[text.lower().split().count(word) for word in vocabulary] for text in texts], dtype=np.float32)
+    unit: npt.NDArray[np.float32] = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    return unit
+
+
+def test_normalise_strips_numbering_and_drops_answers() -> None:
+    """Numbering and quotes go; answer lines and fragments carry no reusable logic."""
+    assert (
+        normalise_step("2. The sentence says 'all nurses are women' here")
+        == "The sentence says all nurses are women here"
+    )
+    assert normalise_step("Answer: stereotype") is None
+    assert normalise_step("Step 3) too short") is None
+
+
+def test_similar_steps_group_and_rank_by_support() -> None:
+    """Steps repeating the same logic across examples form one pattern with its support and purity."""
+    steps = [
+        Step(f"the sentence repeats a common stereotype about group {i}", f"e{i}", "stereotype", False)
+        for i in range(4)
+    ]
+    steps += [
+        Step("the sentence is about something else entirely unrelated", f"u{i}", "unrelated", False) for i in range(3)
+    ]
+    steps.append(Step("the sentence is about something else entirely unrelated", "s9", "stereotype", False))
+    patterns = mine_patterns(steps, bag_of_words, similarity=0.5, min_support=3)
+    assert [p.label for p in patterns] == ["stereotype", "unrelated"]
+    assert patterns[0].support == 4
+    assert patterns[0].purity == 1.0
+    assert patterns[1].support == 4
+    assert patterns[1].purity == 0.75
+    assert patterns[1].example_ids == ["s9", "u0", "u1", "u2"]
+
+
+def test_rare_logic_is_dropped() -> None:
+    """A pattern backed by fewer than min_support examples does not become an instruction."""
+    steps = [Step("a lonely reasoning step about weather", "e1", "unrelated", False)]
+    assert mine_patterns(steps, bag_of_words, min_support=2) == []
