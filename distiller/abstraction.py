@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from distiller.errors import TeacherError
 from distiller.examples import Dataset
 from distiller.mining import Embed, Pattern
 from distiller.teacher import ChatMessage, Teacher
@@ -31,6 +32,7 @@ TEMPLATE = (
     "check on a new example. Do not mention specific people, places or names from the steps. "
     "Start with 'If the' and end with ', label it {label}.' Reply with the rule only."
 )
+RULE_SHAPE = re.compile(r"^if (?P<condition>.+),\s*(?P<conclusion>[^,]+)$", re.IGNORECASE)
 TEMPLATE_SHA256 = hashlib.sha256(f"{SYSTEM}\n{TEMPLATE}".encode()).hexdigest()
 
 
@@ -109,23 +111,33 @@ def _from_teacher(pattern: Pattern, dataset: Dataset, teacher: Teacher, cache: T
     key = CacheKey(teacher.id, pattern_id, TEMPLATE_SHA256, ABSTRACTION_SAMPLE)
     reply = cache.get(key) if cache is not None else None
     if reply is None:
-        reply = teacher.complete(messages, max_tokens=MAX_RULE_TOKENS, temperature=0.0, seed=0)
+        try:
+            reply = teacher.complete(messages, max_tokens=MAX_RULE_TOKENS, temperature=0.0, seed=0)
+        except TeacherError:
+            return None  # e.g. a replay without this pattern recorded: the fallback rule stands in
         if cache is not None:
             cache.put(key, _record(key, messages, reply))
     return valid_rule(reply, pattern.label)
 
 
 def valid_rule(reply: str, label: str) -> str | None:
-    """The rule in a teacher reply when it has the requested shape, else None."""
+    """The rule in a teacher reply, rewritten as "If <condition>, label it <label>.", or None.
+
+    The reply must hold a line "If <condition>, <conclusion>" whose conclusion names `label` (and not a
+    longer label that contains it, such as anti_stereotype for stereotype)."""
     lines = [line.strip().strip("\"'`*") for line in reply.strip().splitlines() if line.strip()]
-    rule = next((line for line in lines if line.lower().startswith("if ")), None)
-    if rule is None or len(rule.split()) > MAX_RULE_WORDS + 8:
-        return None
-    rule = re.sub(r"\s+", " ", rule)
+    for line in lines:
+        match = RULE_SHAPE.match(re.sub(r"\s+", " ", line))
+        if match and _names_label(match["conclusion"], label):
+            condition = match["condition"].strip()
+            if len(condition.split()) <= MAX_RULE_WORDS:
+                return f"If {condition}, label it {label}."
+    return None
+
+
+def _names_label(conclusion: str, label: str) -> bool:
     spoken = label.replace("_", "[ _-]?")
-    if not re.search(rf"label (it|this|the \w+) (as )?['\"]?{spoken}", rule, re.IGNORECASE):
-        return None
-    return re.sub(rf"label (it|this|the \w+) (as )?['\"]?{spoken}['\"]?\.?$", f"label it {label}.", rule, flags=re.I)
+    return re.search(rf"(?<![a-z_-]){spoken}(?![a-z_])", conclusion, re.IGNORECASE) is not None
 
 
 def _record(key: CacheKey, messages: list[ChatMessage], reply: str) -> CacheRecord:

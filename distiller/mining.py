@@ -19,6 +19,12 @@ Embed = Callable[[Sequence[str]], npt.NDArray[np.float32]]  # texts -> (n, d) un
 MIN_STEP_WORDS = 4
 ANSWER_LINE = re.compile(r"^\s*(final\s+)?answer\s*[:\-]", re.IGNORECASE)
 NUMBERING = re.compile(r"^\s*(step\s*)?\d+\s*[.):\-]\s*", re.IGNORECASE)
+# Teachers title their steps ("Analyze the context", "Determine the label") before the reasoning itself.
+STEP_TITLE = re.compile(
+    r"^(analy[sz]e|compare|determine|identify|evaluate|consider|check|examine|understand|assess|conclusion|"
+    r"reasoning|read)\b[\w ,'-]{0,60}?[:\-]?\s+(?=(?-i:[A-Z]))",
+    re.IGNORECASE,
+)
 QUOTES = "\"\u201c\u201d'\u2018\u2019"  # straight and curly quotes
 QUOTED = re.compile(f"[{QUOTES}]([^{QUOTES}]{{1,80}})[{QUOTES}]")
 
@@ -56,23 +62,26 @@ class Pattern:
 
 def normalise_step(text: str) -> str | None:
     """A step without numbering and quoting noise, or None when it carries no reusable logic."""
-    text = NUMBERING.sub("", text.strip()).strip(" -*•\t")
-    if not text or ANSWER_LINE.match(text):
+    text = NUMBERING.sub("", text.strip()).strip(" -*•\t").replace("**", "")
+    text = STEP_TITLE.sub("", text, count=1)
+    if not text or ANSWER_LINE.match(text) or text.lower().startswith(("since ", "therefore", "thus")):
         return None
     text = QUOTED.sub(r"\1", text)
     text = re.sub(r"\s+", " ", text)
     return text if len(text.split()) >= MIN_STEP_WORDS else None
 
 
-def mine_patterns(steps: Sequence[Step], embed: Embed, similarity: float = 0.5, min_support: int = 3) -> list[Pattern]:
-    """Group similar steps and rank the groups; groups under `min_support` examples are dropped."""
+def mine_patterns(
+    steps: Sequence[Step], embed: Embed, similarity: float = 0.5, min_support: int = 3, min_purity: float = 0.5
+) -> list[Pattern]:
+    """Group similar steps and rank the groups; groups under `min_support` examples or `min_purity` are dropped."""
     if not steps:
         return []
     similarities = _centred_similarities(embed([step.text for step in steps]))
     patterns = [
         _pattern([steps[i] for i in members], similarities, members) for members in _groups(similarities, similarity)
     ]
-    kept = [pattern for pattern in patterns if pattern.support >= min_support]
+    kept = [p for p in patterns if p.support >= min_support and p.purity >= min_purity]
     return sorted(kept, key=lambda pattern: (-pattern.score, pattern.representative[0]))
 
 

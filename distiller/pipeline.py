@@ -54,6 +54,7 @@ class DistillSettings:
     max_tokens: int = 256
     similarity: float = 0.5
     min_support: int = 3
+    min_purity: float = 0.5
     budget_tokens: int = 1500
     n_threads: int = 2
 
@@ -105,8 +106,8 @@ def distill(settings: DistillSettings, teacher: Teacher | None = None) -> dict[s
     steps = steps_of(rationales)
     embedder = StudentEmbedder(settings.student.path, settings.n_threads)
     try:
-        patterns = mine_patterns(steps, embedder, settings.similarity, settings.min_support)
-        candidates = abstract(patterns, dataset, None if isinstance(teacher, ReplayTeacher) else teacher, cache)
+        patterns = mine_patterns(steps, embedder, settings.similarity, settings.min_support, settings.min_purity)
+        candidates = abstract(patterns, dataset, teacher, cache)
         merged, merge_notes = merge(candidates, embedder)
     finally:
         embedder.close()
@@ -164,5 +165,6 @@ def _summary(
         "steps": steps,
         "similarity": settings.similarity,
         "min_support": settings.min_support,
+        "min_purity": settings.min_purity,
         "budget_tokens": settings.budget_tokens,
     }

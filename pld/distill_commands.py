@@ -43,6 +43,7 @@ def run_distill(args: argparse.Namespace) -> int:
         max_tokens=args.max_tokens,
         similarity=args.similarity,
         min_support=args.min_support,
+        min_purity=args.min_purity,
         budget_tokens=args.budget_tokens,
         n_threads=worker.n_threads,
     )

@@ -21,6 +21,7 @@ def add_distill_parser(commands: "argparse._SubParsersAction[argparse.ArgumentPa
     parser.add_argument("--max-tokens", type=int, default=256, help="longest teacher rationale")
     parser.add_argument("--similarity", type=float, default=0.5, help="step grouping threshold (centred cosine)")
     parser.add_argument("--min-support", type=int, default=3, help="fewest supporting examples per pattern")
+    parser.add_argument("--min-purity", type=float, default=0.5, help="lowest label purity per pattern")
     parser.add_argument("--budget-tokens", type=int, default=1500, help="largest prompt prefix, in student tokens")
 
 
