@@ -81,7 +81,9 @@ def _check_labels(dataset: Dataset, prompt: PromptVersion) -> None:
 
 def _teacher_system(settings: EvalSettings, dataset: Dataset, test: list[Example]) -> tuple[SystemResult, list[str]]:
     """The teacher answering with CoT, greedy, on the first `teacher_limit` test examples (cached)."""
-    cache = TeacherCache(settings.out_dir / "teacher_eval.jsonl")
+    # Beside the prompt, so every student's evaluation reuses the teacher's (slow) test answers; the
+    # distiller never reads this file: it only asks about training examples.
+    cache = TeacherCache(settings.prompt.with_suffix(".teacher-eval.jsonl"))
     assert settings.teacher is not None
     distill = DistillSettings(
         dataset=settings.dataset, out=settings.prompt, version="", cache_dir=settings.cache_dir,

@@ -47,6 +47,7 @@ DEFAULT_TEMPERATURE = 0.7
 _ANSWER = re.compile(r"\banswer\b[\s*_`]*[:\uff1a][ \t*_`]*(?P<value>[^\n]*)", re.IGNORECASE)
 _STEP = re.compile(r"^\s*(?:[*_]{1,2})?(?:step\s*)?\d{1,2}\s*[.):]\s*(?P<text>.+)$", re.IGNORECASE)
 _NON_WORD = re.compile(r"[\W_]+")
+_SENTENCE_ENDINGS = (".", "!", "?", ":", ";", ",")
 
 log = structlog.get_logger(__name__)
 
@@ -109,8 +110,13 @@ def parse_answer(reply: str, label_names: Sequence[str]) -> str | None:
 
 
 def parse_steps(reply: str) -> list[str]:
-    """The numbered reasoning steps (`1.`, `2)`, `Step 3:`); unnumbered lines continue the previous step."""
+    """The numbered reasoning steps (`1.`, `2)`, `Step 3:`); unnumbered lines continue the previous step.
+
+    A step line without closing punctuation followed by a paragraph is a heading (`Step 1: Analyze the
+    context`): the two are joined as `heading: paragraph`.
+    """
     steps: list[str] = []
+    heading = False
     for line in reply.splitlines():
         stripped = line.strip()
         if not stripped or _ANSWER.search(stripped):
@@ -118,8 +124,10 @@ def parse_steps(reply: str) -> list[str]:
         numbered = _STEP.match(stripped)
         if numbered:
             steps.append(numbered.group("text").strip(" *_"))
+            heading = not steps[-1].endswith(_SENTENCE_ENDINGS)
         elif steps:
-            steps[-1] = f"{steps[-1]} {stripped}"
+            steps[-1] = f"{steps[-1]}{': ' if heading else ' '}{stripped.strip('*_ ')}"
+            heading = False
     return steps
 
 

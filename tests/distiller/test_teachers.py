@@ -121,6 +121,12 @@ def test_parse_steps_reads_numbered_lines() -> None:
     assert parse_steps(reply) == ["The context is about nurses. Most are women.", "The sentence agrees."]
 
 
+def test_parse_steps_joins_headings_with_their_paragraph() -> None:
+    """`Step N: heading` lines followed by a paragraph (Qwen's habit) become `heading: paragraph`."""
+    reply = "Step 1: Analyze the context\nThe context names a nurse.\n\nStep 2: Decide\nIt is a stereotype.\nAnswer: x"
+    assert parse_steps(reply) == ["Analyze the context: The context names a nurse.", "Decide: It is a stereotype."]
+
+
 # --- prompt --------------------------------------------------------------------------------------
 
 
