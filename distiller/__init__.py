@@ -1,5 +1,3 @@
-"""The offline Prompt-Level Distillation pipeline (teacher rationales -> instructions -> PromptVersion).
-
-Not built yet: the worker runs the hand-written starter prompt (`stream/prompts/starter.json`) until
-the distiller produces versions. It may import `schemas` and `stream.student`; `stream` never imports it.
-"""
+"""The offline Prompt-Level Distillation pipeline: datasets, teachers, rationales, mining, abstraction,
+assembly into a `PromptVersion`, and evaluation. It may import `schemas` and `stream.student`; `stream`
+never imports it."""

@@ -43,6 +43,7 @@ class WorkerSettings(BaseSettings):
     batch_within_s: PositiveFloat = 0.5
     worker_id: str = Field(default_factory=_default_worker_id)
     cache_dir: Path = Field(default_factory=_default_cache_dir)
+    prompt_file: Path | None = None
     model_path: Path | None = None
     model_sha256: str | None = None
     n_ctx: PositiveInt = 8192

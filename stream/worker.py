@@ -10,7 +10,7 @@ from schemas import PromptVersion
 from stream.app import create_app
 from stream.batch import BatchProcessor
 from stream.logging import configure_logging
-from stream.prompts import RedisPromptStore, starter_prompt
+from stream.prompts import RedisPromptStore, load_prompt_file, starter_prompt
 from stream.settings import WorkerSettings
 from stream.student import ModelFile, default_model_file, model_file_at
 from stream.student.llama_context import ContextSettings
@@ -43,12 +43,23 @@ def load_student(settings: WorkerSettings, prompt: PromptVersion) -> LlamaStuden
     return LlamaStudent(resolve_model_file(settings), prompt, student_settings)
 
 
+def active_prompt(settings: WorkerSettings) -> PromptVersion:
+    """`PLD_PROMPT_FILE` stored and activated in Redis when given; else the active version (seeded with the starter)."""
+    store = RedisPromptStore.from_url(settings.redis_url)
+    if settings.prompt_file is None:
+        return store.active_or_seed(starter_prompt())
+    prompt = load_prompt_file(settings.prompt_file)
+    store.put(prompt)
+    store.activate(prompt.version)
+    return prompt
+
+
 def run_worker(settings: WorkerSettings) -> None:
     """Serve until SIGTERM/SIGINT; blocks."""
     configure_logging(settings.log_level)
     topics = [settings.requests_topic, settings.decisions_topic, settings.dlq_topic]
     asyncio.run(ensure_topics(settings.kafka_bootstrap, topics, settings.topic_partitions))
-    prompt = RedisPromptStore.from_url(settings.redis_url).active_or_seed(starter_prompt())
+    prompt = active_prompt(settings)
     student = load_student(settings, prompt)
     log.info(
         "worker_ready",
