@@ -17,8 +17,9 @@ import numpy as np
 from distiller.errors import TeacherError
 from distiller.examples import Dataset
 from distiller.mining import Embed, Pattern
+from distiller.rationales import CollectionStats, SampleSpec, cached_or_asked
 from distiller.teacher import ChatMessage, Teacher
-from distiller.teacher_cache import CachedMessage, CacheKey, CacheRecord, TeacherCache
+from distiller.teacher_cache import CacheKey, TeacherCache
 
 MAX_RULE_WORDS = 40
 MAX_RULE_TOKENS = 120
@@ -55,10 +56,12 @@ class Candidate:
 def abstract(
     patterns: Sequence[Pattern], dataset: Dataset, teacher: Teacher | None, cache: TeacherCache | None
 ) -> list[Candidate]:
-    """One candidate per pattern, from the teacher when it gives a valid rule, else from the fallback."""
+    """One candidate per pattern, from the teacher when it gives a valid rule, else from the fallback.
+
+    Without a teacher (or without a cache to record its replies in) every rule is a fallback rule."""
     candidates = []
     for pattern in patterns:
-        text = _from_teacher(pattern, dataset, teacher, cache) if teacher is not None else None
+        text = _from_teacher(pattern, dataset, teacher, cache) if teacher is not None and cache is not None else None
         by = "teacher" if text else "fallback"
         candidates.append(Candidate(text or fallback_rule(pattern), pattern.label, pattern, by))
     return candidates
@@ -103,20 +106,19 @@ def _clash(i: int, ranked: Sequence[Candidate], kept: list[int], vectors: np.nda
     return None
 
 
-def _from_teacher(pattern: Pattern, dataset: Dataset, teacher: Teacher, cache: TeacherCache | None) -> str | None:
+def _from_teacher(pattern: Pattern, dataset: Dataset, teacher: Teacher, cache: TeacherCache) -> str | None:
     steps = "\n".join(f"- {step}" for step in pattern.representative)
     prompt = TEMPLATE.format(task=dataset.task, label=pattern.label, steps=steps, max_words=MAX_RULE_WORDS)
     messages = [ChatMessage("system", SYSTEM), ChatMessage("user", prompt)]
     pattern_id = "pattern:" + hashlib.sha256(steps.encode()).hexdigest()[:16]
     key = CacheKey(teacher.id, pattern_id, TEMPLATE_SHA256, ABSTRACTION_SAMPLE)
-    reply = cache.get(key) if cache is not None else None
-    if reply is None:
-        try:
-            reply = teacher.complete(messages, max_tokens=MAX_RULE_TOKENS, temperature=0.0, seed=0)
-        except TeacherError:
-            return None  # e.g. a replay without this pattern recorded: the fallback rule stands in
-        if cache is not None:
-            cache.put(key, _record(key, messages, reply))
+    spec = SampleSpec(ABSTRACTION_SAMPLE, temperature=0.0, seed=0)
+    try:
+        reply = cached_or_asked(
+            teacher, cache, key, messages, spec, max_tokens=MAX_RULE_TOKENS, stats=CollectionStats()
+        )
+    except TeacherError:
+        return None  # e.g. a replay without this pattern recorded: the fallback rule stands in
     return valid_rule(reply, pattern.label)
 
 
@@ -138,16 +140,3 @@ def valid_rule(reply: str, label: str) -> str | None:
 def _names_label(conclusion: str, label: str) -> bool:
     spoken = label.replace("_", "[ _-]?")
     return re.search(rf"(?<![a-z_-]){spoken}(?![a-z_])", conclusion, re.IGNORECASE) is not None
-
-
-def _record(key: CacheKey, messages: list[ChatMessage], reply: str) -> CacheRecord:
-    return CacheRecord(
-        teacher_id=key.teacher_id,
-        example_id=key.example_id,
-        template_sha256=key.template_sha256,
-        sample_index=key.sample_index,
-        prompt_messages=[CachedMessage.of(message) for message in messages],
-        reply=reply,
-        temperature=0.0,
-        seed=0,
-    )

@@ -199,7 +199,7 @@ def sample_rationale(
     """One rationale for `example` (correct or not), from the cache when this exact prompt was asked before."""
     messages = rationale_prompt(dataset.task, dataset.labels, example, spec.hint)
     key = CacheKey(teacher.id, example.id, template_sha256(), spec.sample_index)
-    reply = _cached_or_asked(
+    reply = cached_or_asked(
         teacher, cache, key, messages, spec, max_tokens=max_tokens, stats=stats or CollectionStats()
     )
     return Rationale(
@@ -214,7 +214,7 @@ def sample_rationale(
     )
 
 
-def _cached_or_asked(
+def cached_or_asked(
     teacher: Teacher,
     cache: TeacherCache,
     key: CacheKey,
@@ -224,7 +224,9 @@ def _cached_or_asked(
     max_tokens: int,
     stats: CollectionStats,
 ) -> str:
-    """The cached reply when it answered this very prompt (dataset text and labels included), else a fresh one."""
+    """The cached reply when it answered this very prompt (dataset text and labels included), else a fresh one.
+
+    Every teacher call of the distiller goes through here, rationales and rule abstraction alike."""
     stored = [CachedMessage.of(message) for message in messages]
     record = cache.get_record(key)
     if record is not None and record.prompt_messages == stored:

@@ -10,8 +10,9 @@ from typing import Any
 
 import numpy as np
 
+from distiller.metrics import evaluate
 from pld.traffic import sample_messages
-from schemas import PromptVersion, ScoringMode
+from schemas import ScoringMode
 from stream.prompts import starter_prompt
 from stream.student import ModelFile
 from stream.student.llama_context import ContextSettings
@@ -36,20 +37,7 @@ def compare_modes(model_file: ModelFile, context: ContextSettings) -> dict[str, 
         finally:
             student.close()
         predicted = [result.label for result in results]
-        figures[f"{mode}_macro_f1"] = macro_f1(gold, predicted, prompt)
+        figures[f"{mode}_macro_f1"] = evaluate(gold, predicted, prompt.label_names, bootstrap=1).macro_f1
         figures[f"{mode}_msgs_per_s"] = len(texts) / seconds
         figures[f"{mode}_cited_per_decision"] = float(np.mean([len(r.instruction_ids) for r in results]))
     return figures
-
-
-def macro_f1(gold: list[str], predicted: list[str], prompt: PromptVersion) -> float:
-    """Unweighted mean of per-label F1 over the prompt's labels."""
-    scores = []
-    for label in prompt.label_names:
-        true_positive = sum(g == p == label for g, p in zip(gold, predicted, strict=True))
-        predicted_count = sum(p == label for p in predicted)
-        gold_count = sum(g == label for g in gold)
-        precision = true_positive / predicted_count if predicted_count else 0.0
-        recall = true_positive / gold_count if gold_count else 0.0
-        scores.append(2 * precision * recall / (precision + recall) if precision + recall else 0.0)
-    return float(np.mean(scores))
