@@ -1,9 +1,14 @@
-# The worker image for users with Docker. llama-cpp-python compiles during the build (~15 min on 2 cores).
+# The worker image for users with Docker. llama-cpp-python compiles during the build (~10 min on 2 cores),
+# with the CPU flags ops/llama_build.py chooses (never the build host's native set, never AMX), so the
+# image runs on every x86-64 server with AVX2, whatever CPU built it.
 FROM python:3.11-slim-bookworm
 RUN apt-get update \
     && apt-get install -y --no-install-recommends build-essential cmake \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
+COPY ops/llama_build.py ./ops/llama_build.py
+RUN python ops/llama_build.py install --python "$(command -v python)" \
+    && rm -rf /root/.cache/pld-moderation /root/.cache/pip
 COPY pyproject.toml README.md ./
 COPY schemas ./schemas
 COPY stream ./stream

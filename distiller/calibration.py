@@ -2,19 +2,30 @@
 
 Each label gets an additive bias on its log-probability; coordinate ascent over a grid picks the
 biases that maximise dev macro-F1. The content-free calibration inside the student stays as it is;
-this only moves the decision thresholds, and only with dev data.
+this only moves the decision thresholds, and only with dev data. The fitted biases become a
+`LabelCalibration` inside the prompt version, which the student applies (`apply_label_biases`)
+wherever it runs, so the evaluated decision rule is the served one.
 """
+
+import hashlib
+from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import numpy as np
 import numpy.typing as npt
+
+from distiller.examples import Example
+from schemas import LabelCalibration, PromptVersion
+from stream.student.label_scoring import LOG_FLOOR
+from stream.student.protocol import Classification, StudentModel
 
 BIAS_GRID = np.linspace(-3.0, 3.0, 25)
 PASSES = 3
 FloatArray = npt.NDArray[np.float64]
 
 
-def fit_biases(log_probs: FloatArray, gold: npt.NDArray[np.int64]) -> FloatArray:
-    """Biases (one per label) that maximise macro-F1 of argmax(log_probs + bias) on these examples."""
+def fit_biases(log_probs: FloatArray, gold: npt.NDArray[np.int64]) -> tuple[FloatArray, float]:
+    """Biases (one per label) that maximise macro-F1 of argmax(log_probs + bias), and that macro-F1."""
     biases = np.zeros(log_probs.shape[1])
     best = _macro_f1(np.argmax(log_probs, axis=1), gold, log_probs.shape[1])
     for _ in range(PASSES):
@@ -25,16 +36,43 @@ def fit_biases(log_probs: FloatArray, gold: npt.NDArray[np.int64]) -> FloatArray
                 score = _macro_f1(np.argmax(log_probs + trial, axis=1), gold, log_probs.shape[1])
                 if score > best + 1e-12:
                     best, biases = score, trial
-    return biases
+    return biases, best
 
 
-def apply_biases(log_probs: FloatArray, biases: FloatArray) -> tuple[npt.NDArray[np.int64], FloatArray]:
-    """Predicted label indices and renormalised probabilities after the biases."""
-    shifted = log_probs + biases
-    shifted -= shifted.max(axis=1, keepdims=True)
-    probabilities = np.exp(shifted)
-    probabilities /= probabilities.sum(axis=1, keepdims=True)
-    return np.argmax(probabilities, axis=1), probabilities
+def log_probabilities(results: Sequence[Classification], labels: Sequence[str]) -> FloatArray:
+    """The students' label log-probabilities, floored as the student floors them before adding biases."""
+    probabilities = np.array([[result.probabilities[label] for label in labels] for result in results])
+    log_probs: FloatArray = np.log(np.maximum(probabilities, LOG_FLOOR))
+    return log_probs
+
+
+def fit_calibration(
+    results: Sequence[Classification],
+    dev: Sequence[Example],
+    prompt: PromptVersion,
+    student: StudentModel,
+    dataset_name: str,
+) -> LabelCalibration:
+    """A calibration for the student's model and mode from its uncalibrated answers on `dataset_name`'s dev examples."""
+    labels = prompt.label_names
+    gold = np.array([labels.index(example.label) for example in dev])
+    biases, dev_macro_f1 = fit_biases(log_probabilities(results, labels), gold)
+    return LabelCalibration(
+        model_sha256=student.model_id.sha256,
+        scoring_mode=student.mode,
+        label_biases={label: float(bias) for label, bias in zip(labels, biases, strict=True)},
+        dev_split=f"{dataset_name} dev split, deterministic sample of {len(dev)}",
+        dev_examples=len(dev),
+        dev_sha256=dev_digest(dev),
+        dev_macro_f1=dev_macro_f1,
+        fitted_on=datetime.now(UTC).date(),
+    )
+
+
+def dev_digest(examples: Sequence[Example]) -> str:
+    """sha256 over the dev examples' ids and gold labels: which data a calibration came from."""
+    lines = "".join(f"{example.id}\t{example.label}\n" for example in examples)
+    return hashlib.sha256(lines.encode()).hexdigest()
 
 
 def _macro_f1(predicted: npt.NDArray[np.int64], gold: npt.NDArray[np.int64], n_labels: int) -> float:

@@ -1,24 +1,26 @@
 """Sentence embeddings from the student model itself (mean-pooled hidden states), for grouping reasoning steps."""
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import llama_cpp
 import numpy as np
 import numpy.typing as npt
 
 from stream.student.llama_context import init_backend
+from stream.student.model_file import ModelFile
 
 EMBED_CONTEXT = 512
 
 
 class StudentEmbedder:
-    """Embeds short texts with a GGUF model; rows come back unit-normalised."""
+    """Embeds short texts with the student's GGUF model; rows come back unit-normalised.
 
-    def __init__(self, model_path: Path, n_threads: int) -> None:
+    Takes the model file `stream.student.factory.checked_model_file` returns, so the self-test has run."""
+
+    def __init__(self, model: ModelFile, n_threads: int) -> None:
         init_backend()
         self._llm = llama_cpp.Llama(
-            str(model_path),
+            str(model.path),
             embedding=True,
             pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN,
             n_ctx=EMBED_CONTEXT,

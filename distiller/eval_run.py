@@ -8,7 +8,7 @@ from typing import Any
 
 from distiller.assembly import baseline_prompt
 from distiller.datasets import load_dataset, sample
-from distiller.evaluation import EvalSplits, StudentSetup, ablation, reference_systems, run_student_system
+from distiller.evaluation import EvalSplits, FittedSystem, ablation, reference_systems, run_student_system
 from distiller.examples import Dataset, Example, Split
 from distiller.metrics import evaluate
 from distiller.pipeline import DistillSettings, TeacherKind, make_teacher
@@ -18,11 +18,14 @@ from distiller.teacher import Teacher
 from distiller.teacher_cache import TeacherCache
 from schemas import PromptVersion
 from stream.prompts import load_prompt_file
+from stream.student.settings import StudentSettings
 
 BASELINE = "baseline: student, no instructions"
 PLD = "PLD: student + distilled instructions"
 TEACHER = "teacher with CoT"
 MS_PER_S = 1000.0
+SERVED_PROMPT_FILE = "prompt.json"
+DECISIONS_FILE = "decisions.jsonl"
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,7 @@ class EvalSettings:
     prompt: Path
     out_dir: Path
     cache_dir: Path
-    setup: StudentSetup
+    student: StudentSettings
     student_name: str
     limit: int = 300
     dev_limit: int = 150
@@ -43,19 +46,28 @@ class EvalSettings:
 
 
 def run_eval(settings: EvalSettings) -> dict[str, Any]:
-    """Evaluate; write `report.md`, plots and `summary.json` into `out_dir`; return the summary."""
+    """Evaluate; write `report.md`, plots, `summary.json`, the served prompt version (`prompt.json`, with
+    its dev-fitted calibration) and its test decisions (`decisions.jsonl`) into `out_dir`; return the summary."""
     dataset = load_dataset(settings.dataset, settings.cache_dir)
     pld_prompt = load_prompt_file(settings.prompt)
     _check_labels(dataset, pld_prompt)
     splits = EvalSplits(
-        dev=sample(dataset.split(Split.DEV), settings.dev_limit), test=sample(dataset.split(Split.TEST), settings.limit)
+        dataset=dataset.name,
+        dev=sample(dataset.split(Split.DEV), settings.dev_limit),
+        test=sample(dataset.split(Split.TEST), settings.limit),
     )
     baseline = run_student_system(
-        BASELINE, settings.setup, baseline_prompt(dataset, f"{dataset.name}-baseline"), splits
+        BASELINE, settings.student, baseline_prompt(dataset, f"{dataset.name}-baseline"), splits
     )
-    pld = run_student_system(PLD, settings.setup, pld_prompt, splits)
+    pld = run_student_system(PLD, settings.student, pld_prompt, splits)
+    _write_served(settings.out_dir, pld, splits)
     systems = [baseline.result, pld.result]
-    notes = [f"student: {settings.student_name}; scoring mode {settings.setup.settings.mode}"]
+    notes = [
+        f"student: {settings.student_name}; scoring mode {settings.student.scoring_mode}; "
+        f"decoding {settings.student.decode}; built by stream.student.factory as a worker builds it",
+        f"the PLD decisions come from prompt version {pld.prompt.version} (sha256 {pld.prompt.sha256[:12]}), "
+        f"written to {SERVED_PROMPT_FILE}: serve that file and a worker decides exactly as reported",
+    ]
     if settings.teacher is not None:
         teacher_result, teacher_notes = _teacher_system(settings, dataset, list(splits.test[: settings.teacher_limit]))
         systems.append(teacher_result)
@@ -63,19 +75,44 @@ def run_eval(settings: EvalSettings) -> dict[str, Any]:
     systems += reference_systems(dataset, dataset.split(Split.TRAIN), splits.test)
     rows: list[AblationRow] = []
     if settings.with_ablation:
-        rows = ablation(settings.setup, pld_prompt, splits, pld.result.metrics.macro_f1)
+        rows = ablation(settings.student, pld_prompt, splits, pld.result.metrics.macro_f1)
     summary = summary_json(systems, BASELINE, PLD, TEACHER if settings.teacher else None, len(splits.test))
-    overview = _overview(settings, dataset, splits, pld_prompt)
+    overview = _overview(settings, dataset, splits, pld.prompt)
     write_report(
         settings.out_dir, f"PLD evaluation: {dataset.name}, {settings.student_name}", overview, systems, rows, notes
     )
-    summary |= {"student": settings.student_name, "dataset": dataset.name, "prompt_version": pld_prompt.version}
+    summary |= {
+        "student": settings.student_name,
+        "dataset": dataset.name,
+        "prompt_version": pld.prompt.version,
+        "prompt_sha256": pld.prompt.sha256,
+    }
     (settings.out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
 
+def _write_served(out_dir: Path, system: FittedSystem, splits: EvalSplits) -> None:
+    """The calibrated PLD version and one line per test decision it made, for serving and for audit."""
+    (out_dir / SERVED_PROMPT_FILE).write_text(json.dumps(system.prompt.model_dump(mode="json"), indent=2) + "\n")
+    lines = [
+        json.dumps(
+            {
+                "example_id": example.id,
+                "text": example.text,
+                "gold": example.label,
+                "label": decision.label,
+                "probabilities": decision.probabilities,
+                "instruction_ids": decision.instruction_ids,
+                "instruction_scores": decision.instruction_scores,
+            }
+        )
+        for example, decision in zip(splits.test, system.decisions, strict=True)
+    ]
+    (out_dir / DECISIONS_FILE).write_text("".join(line + "\n" for line in lines))
+
+
 def _check_labels(dataset: Dataset, prompt: PromptVersion) -> None:
-    if prompt.label_names != dataset.label_names:
+    if sorted(prompt.label_names) != sorted(dataset.label_names):
         raise ValueError(f"prompt labels {prompt.label_names} differ from the dataset's {dataset.label_names}")
 
 
@@ -87,7 +124,7 @@ def _teacher_system(settings: EvalSettings, dataset: Dataset, test: list[Example
     assert settings.teacher is not None
     distill = DistillSettings(
         dataset=settings.dataset, out=settings.prompt, version="", cache_dir=settings.cache_dir,
-        student=settings.setup.model_file, teacher=settings.teacher,
+        student=settings.student, teacher=settings.teacher,
     )  # fmt: skip
     teacher: Teacher = make_teacher(distill, cache)
     stats = CollectionStats()

@@ -1,94 +1,81 @@
 """`pld eval`: the matched baseline, the PLD prompt and the teacher on a held-out test split.
 
-The baseline and the PLD prompt run on the same student, scoring mode, content-free calibration and
-dev-fitted label biases; only the instructions differ, so a gain comes from the instructions.
+The baseline and the PLD prompt run on the same student (built by `stream.student.factory`, as a
+worker builds it), scoring mode, content-free calibration and dev-fitted label biases; only the
+instructions differ, so a gain comes from the instructions. The biases are written into the prompt
+version the test decisions come from, so the report describes the exact version a worker serves.
 """
 
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
-from distiller.calibration import apply_biases, fit_biases
+from distiller.calibration import fit_calibration
 from distiller.examples import Dataset, Example
 from distiller.metrics import evaluate, majority_baseline, random_baseline
 from distiller.report import AblationRow, SystemResult
 from schemas import PromptVersion
-from stream.student import ModelFile
-from stream.student.llama_student import LlamaStudent, StudentSettings
+from stream.student.factory import build_student
+from stream.student.llama_student import LlamaStudent
+from stream.student.protocol import Classification
+from stream.student.settings import StudentSettings
 
 MS_PER_S = 1000.0
-LOG_FLOOR = 1e-12
-
-
-@dataclass(frozen=True)
-class StudentSetup:
-    """Which student runs, and how."""
-
-    model_file: ModelFile
-    settings: StudentSettings
 
 
 @dataclass(frozen=True)
 class EvalSplits:
     """Dev (for fitting biases) and test (for reporting)."""
 
+    dataset: str
     dev: Sequence[Example]
     test: Sequence[Example]
 
 
 @dataclass(frozen=True)
-class StudentScores:
-    """A student's calibrated label distribution for each example, and its speed."""
-
-    log_probs: np.ndarray  # (n, labels)
-    latency_ms: float
-
-
-@dataclass(frozen=True)
 class FittedSystem:
-    """A student system scored on test with biases fitted on dev."""
+    """A student system scored on test by the calibrated prompt version it would be served with."""
 
     result: SystemResult
-    predictions: list[str]
+    prompt: PromptVersion
+    decisions: list[Classification]
 
 
-def score(student: LlamaStudent, examples: Sequence[Example], labels: list[str]) -> StudentScores:
-    """Classify every example; log-probabilities in `labels` order."""
+def classify_all(student: LlamaStudent, examples: Sequence[Example]) -> tuple[list[Classification], float]:
+    """The student's decisions on every example, and the mean latency per example in ms."""
     started = time.perf_counter()
-    results = student.classify([example.text for example in examples])
-    seconds = time.perf_counter() - started
-    probs = np.array([[result.probabilities[label] for label in labels] for result in results])
-    return StudentScores(np.log(np.maximum(probs, LOG_FLOOR)), MS_PER_S * seconds / max(len(examples), 1))
+    decisions = student.classify([example.text for example in examples])
+    return decisions, MS_PER_S * (time.perf_counter() - started) / max(len(examples), 1)
 
 
-def run_student_system(name: str, setup: StudentSetup, prompt: PromptVersion, splits: EvalSplits) -> FittedSystem:
-    """Score dev and test with `prompt`, fit label biases on dev, report test metrics."""
-    labels = prompt.label_names
-    student = LlamaStudent(setup.model_file, prompt, setup.settings)
+def run_student_system(name: str, settings: StudentSettings, prompt: PromptVersion, splits: EvalSplits) -> FittedSystem:
+    """Calibrate `prompt` on dev (unless it carries a calibration for this student), then decide test."""
+    student = build_student(settings, prompt)
     try:
-        dev_scores = score(student, splits.dev, labels)
-        test_scores = score(student, splits.test, labels)
+        served, note = _calibrated(student, prompt, splits)
+        decisions, latency_ms = classify_all(student, splits.test)
     finally:
         student.close()
-    return fitted_system(name, labels, splits, (dev_scores, test_scores))
+    labels = prompt.label_names
+    gold = [example.label for example in splits.test]
+    table = [decision.probabilities for decision in decisions]
+    metrics = evaluate(gold, [decision.label for decision in decisions], labels, scores=table)
+    return FittedSystem(SystemResult(name, metrics, latency_ms, note), served, decisions)
 
 
-def fitted_system(
-    name: str, labels: list[str], splits: EvalSplits, scores: tuple[StudentScores, StudentScores]
-) -> FittedSystem:
-    """Fit biases on the dev scores, apply them to the test scores, and evaluate."""
-    dev_scores, test_scores = scores
-    test = splits.test
-    gold_dev = np.array([labels.index(example.label) for example in splits.dev])
-    biases = fit_biases(dev_scores.log_probs, gold_dev)
-    predicted, probs = apply_biases(test_scores.log_probs, biases)
-    predictions = [labels[i] for i in predicted]
-    table = [dict(zip(labels, row.tolist(), strict=True)) for row in probs]
-    metrics = evaluate([example.label for example in test], predictions, labels, scores=table)
-    note = "dev-fitted biases: " + ", ".join(f"{label} {bias:+.2f}" for label, bias in zip(labels, biases, strict=True))
-    return FittedSystem(SystemResult(name, metrics, test_scores.latency_ms, note), predictions)
+def _calibrated(student: LlamaStudent, prompt: PromptVersion, splits: EvalSplits) -> tuple[PromptVersion, str]:
+    """The version to decide test with, switched into the student, and a note on where its biases came from."""
+    carried = prompt.calibration_for(student.model_id.sha256, student.mode)
+    if carried is None:
+        dev_decisions, _ = classify_all(student, splits.dev)
+        carried = fit_calibration(dev_decisions, splits.dev, prompt, student, splits.dataset)
+        prompt = prompt.with_calibration(carried)
+        student.use_prompt(prompt)
+        origin = "dev-fitted biases"
+    else:
+        origin = f"biases carried by the prompt ({carried.dev_split}, {carried.fitted_on})"
+    biases = ", ".join(f"{label} {bias:+.2f}" for label, bias in carried.label_biases.items())
+    return prompt, f"{origin}: {biases}"
 
 
 def reference_systems(dataset: Dataset, train: Sequence[Example], test: Sequence[Example]) -> list[SystemResult]:
@@ -103,16 +90,19 @@ def reference_systems(dataset: Dataset, train: Sequence[Example], test: Sequence
     ]
 
 
-def ablation(setup: StudentSetup, prompt: PromptVersion, splits: EvalSplits, full_macro_f1: float) -> list[AblationRow]:
+def ablation(
+    settings: StudentSettings, prompt: PromptVersion, splits: EvalSplits, full_macro_f1: float
+) -> list[AblationRow]:
     """Macro-F1 lost when each instruction is removed (delta = full - without; biases refitted on dev each time)."""
     rows = []
-    for instruction in prompt.instructions:
-        remaining = [other for other in prompt.instructions if other.id != instruction.id]
-        content = prompt.model_dump(exclude={"sha256", "instructions", "version"})
+    base = prompt.without_calibrations()
+    for instruction in base.instructions:
+        remaining = [other for other in base.instructions if other.id != instruction.id]
+        content = base.model_dump(exclude={"sha256", "instructions", "version", "calibrations"})
         reduced = PromptVersion.create(
-            **content, version=f"{prompt.version}-without-{instruction.id}", instructions=remaining
+            **content, version=f"{base.version}-without-{instruction.id}", instructions=remaining
         )
-        system = run_student_system(f"without {instruction.id}", setup, reduced, splits)
+        system = run_student_system(f"without {instruction.id}", settings, reduced, splits)
         without = system.result.metrics.macro_f1
         rows.append(
             AblationRow(instruction.id, instruction.text, instruction.target_label, without, full_macro_f1 - without)

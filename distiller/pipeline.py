@@ -27,7 +27,9 @@ from distiller.teachers.local_llama import local_teacher
 from distiller.teachers.openai_compat import OpenAICompatibleTeacher, OpenAITeacherSettings
 from schemas import PromptVersion
 from stream.student import ModelFile
+from stream.student.factory import checked_model_file
 from stream.student.prompt_format import chat_format_for, render_prefix
+from stream.student.settings import StudentSettings
 
 
 class TeacherKind(StrEnum):
@@ -46,7 +48,7 @@ class DistillSettings:
     out: Path
     version: str
     cache_dir: Path
-    student: ModelFile
+    student: StudentSettings
     teacher: TeacherKind = TeacherKind.LOCAL
     replay_teacher_id: str | None = None
     train_limit: int = 60
@@ -56,7 +58,6 @@ class DistillSettings:
     min_support: int = 3
     min_purity: float = 0.5
     budget_tokens: int = 1500
-    n_threads: int = 2
 
     @property
     def teacher_cache_path(self) -> Path:
@@ -83,7 +84,7 @@ class ReplayTeacher:
 def make_teacher(settings: DistillSettings, cache: TeacherCache) -> Teacher:
     """The configured teacher backend."""
     if settings.teacher is TeacherKind.LOCAL:
-        return local_teacher(settings.cache_dir, n_threads=settings.n_threads)
+        return local_teacher(settings.cache_dir, n_threads=settings.student.n_threads)
     if settings.teacher is TeacherKind.OPENAI:
         return OpenAICompatibleTeacher(OpenAITeacherSettings())
     teacher_id = settings.replay_teacher_id or next((r.teacher_id for r in cache.records()), None)
@@ -104,14 +105,15 @@ def distill(settings: DistillSettings, teacher: Teacher | None = None) -> dict[s
         teacher, dataset, train, cache, samples_per_example=settings.samples_per_example, max_tokens=settings.max_tokens
     )
     steps = steps_of(rationales)
-    embedder = StudentEmbedder(settings.student.path, settings.n_threads)
+    student = checked_model_file(settings.student)
+    embedder = StudentEmbedder(student, settings.student.n_threads)
     try:
         patterns = mine_patterns(steps, embedder, settings.similarity, settings.min_support, settings.min_purity)
         candidates = abstract(patterns, dataset, teacher, cache)
         merged, merge_notes = merge(candidates, embedder)
     finally:
         embedder.close()
-    count = token_counter(settings.student)
+    count = token_counter(student)
     prompt, budget_notes = assemble(
         dataset, merged, settings.version, teacher.id, count_tokens=count, budget_tokens=settings.budget_tokens
     )

@@ -1,10 +1,16 @@
 """`pld`: one console entry point with subcommands."""
 
 import argparse
+import faulthandler
+import sys
 from collections.abc import Callable, Sequence
 
 from pld.distill_parsers import add_distill_parser, add_eval_parser
+from stream.errors import SelfTestError
 from stream.settings import WorkerSettings
+from stream.student.settings import StudentSettings
+
+EXIT_SELF_TEST_FAILED = 3
 
 
 def _worker(_args: argparse.Namespace) -> int:
@@ -29,7 +35,7 @@ def _services(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from pld.bench.report import run_bench  # noqa: PLC0415 - lazy, like the worker
 
-    return run_bench(args.target, WorkerSettings(), as_json=args.json)
+    return run_bench(args.target, StudentSettings(), as_json=args.json)
 
 
 def _distill(args: argparse.Namespace) -> int:
@@ -73,8 +79,13 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the subcommand named on the command line; return its exit code."""
+    faulthandler.enable(all_threads=True)  # a native crash in any subcommand leaves its Python stacks on stderr
     args = build_parser().parse_args(argv)
-    return HANDLERS[args.command](args)
+    try:
+        return HANDLERS[args.command](args)
+    except SelfTestError as exc:
+        sys.stderr.write(f"pld {args.command}: {exc}\n")
+        return EXIT_SELF_TEST_FAILED
 
 
 if __name__ == "__main__":

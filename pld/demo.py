@@ -25,6 +25,7 @@ from stream.topics import ensure_topics
 
 WORKER_STOP_TIMEOUT_S = 60.0
 REPORT_WIDTH = 160  # when piped, rich would wrap the table at 80 columns
+LOG_TAIL_LINES = 20
 MALFORMED_SAMPLES: tuple[bytes, ...] = (
     b"this is not json at all",
     b'{"id": "demo-missing-text"}',
@@ -56,7 +57,11 @@ def run_demo(settings: WorkerSettings, timeout_s: float) -> int:
     try:
         outputs, samples = asyncio.run(_exchange(settings, timeout_s, worker))
     finally:
+        exited_early = worker.poll() is not None
         _stop_worker(worker)
+    if exited_early:
+        _print_worker_death(console, worker.returncode, log_path)
+        return 1
     _print_results(console, samples, outputs)
     missing = {sample["id"] for sample in samples} - outputs.decided_ids
     if missing:
@@ -65,10 +70,26 @@ def run_demo(settings: WorkerSettings, timeout_s: float) -> int:
     return 0
 
 
+def _print_worker_death(console: Console, returncode: int, log_path: Path) -> None:
+    """The worker is gone before the samples were decided: say how it ended and show its last words."""
+    if returncode < 0:
+        try:
+            how = f"was killed by {signal.Signals(-returncode).name} (signal {-returncode})"
+        except ValueError:
+            how = f"was killed by signal {-returncode}"
+    else:
+        how = f"exited with status {returncode}"
+    console.print(f"[red]The worker {how} before the samples were decided.[/] Last lines of {log_path}:")
+    lines = log_path.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:] if log_path.exists() else []
+    for line in lines or ["(the log is empty)"]:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
 def _start_worker(settings: WorkerSettings, log_path: Path) -> "subprocess.Popen[bytes]":
     env = {**os.environ, **{f"PLD_{name.upper()}": str(value) for name, value in _worker_env(settings).items()}}
+    env["PYTHONUNBUFFERED"] = "1"  # every line reaches the log even if the worker dies a native death
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("ab") as log_file:
+    with log_path.open("wb") as log_file:  # this run's log only, so its tail is about this run
         return subprocess.Popen(
             [sys.executable, "-m", "pld.cli", "worker"], env=env, stdout=log_file, stderr=subprocess.STDOUT
         )

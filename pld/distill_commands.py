@@ -7,36 +7,35 @@ from pathlib import Path
 
 from distiller.chunked_models import QWEN_CODER_0_5B, assemble
 from distiller.eval_run import EvalSettings, run_eval
-from distiller.evaluation import StudentSetup
 from distiller.pipeline import DistillSettings, TeacherKind, distill
 from schemas import ScoringMode
-from stream.settings import WorkerSettings
-from stream.student import ModelFile, default_model_file, model_file_at
-from stream.student.llama_context import ContextSettings
-from stream.student.llama_student import StudentSettings
+from stream.student.settings import StudentSettings
 
-EVAL_N_CTX = 4096
-EVAL_N_SEQ_MAX = 256
+EMBEDDED_STUDENT = "gemma-270m"
 
 
-def resolve_student(name: str, cache_dir: Path) -> ModelFile:
-    """The student model named on the command line."""
-    if name == "gemma-270m":
-        return default_model_file(cache_dir)
+def student_settings(name: str, mode: str | None = None) -> StudentSettings:
+    """The worker's student settings (`PLD_*`), with the model named on the command line and the mode."""
+    settings = StudentSettings()
+    update: dict[str, object] = {}
+    if mode is not None:
+        update["scoring_mode"] = ScoringMode(mode)
     if name == "qwen-0.5b":
-        return model_file_at(assemble(QWEN_CODER_0_5B, cache_dir), QWEN_CODER_0_5B.sha256)
-    return model_file_at(Path(name))
+        update |= {"model_path": assemble(QWEN_CODER_0_5B, settings.cache_dir), "model_sha256": QWEN_CODER_0_5B.sha256}
+    elif name != EMBEDDED_STUDENT:
+        update |= {"model_path": Path(name), "model_sha256": None}
+    return settings.model_copy(update=update)
 
 
 def run_distill(args: argparse.Namespace) -> int:
     """`pld distill`."""
-    worker = WorkerSettings()
+    student = student_settings(args.student)
     settings = DistillSettings(
         dataset=args.dataset,
         out=args.out,
         version=args.version or args.out.stem,
-        cache_dir=worker.cache_dir,
-        student=resolve_student(args.student, worker.cache_dir),
+        cache_dir=student.cache_dir,
+        student=student,
         teacher=TeacherKind(args.teacher),
         train_limit=args.train_limit,
         samples_per_example=args.samples,
@@ -45,7 +44,6 @@ def run_distill(args: argparse.Namespace) -> int:
         min_support=args.min_support,
         min_purity=args.min_purity,
         budget_tokens=args.budget_tokens,
-        n_threads=worker.n_threads,
     )
     summary = distill(settings)
     sys.stdout.write(json.dumps(summary, indent=2) + "\n")
@@ -54,17 +52,13 @@ def run_distill(args: argparse.Namespace) -> int:
 
 def run_evaluation(args: argparse.Namespace) -> int:
     """`pld eval`."""
-    worker = WorkerSettings()
-    context = ContextSettings(n_ctx=EVAL_N_CTX, n_seq_max=EVAL_N_SEQ_MAX, n_threads=worker.n_threads)
-    setup = StudentSetup(
-        resolve_student(args.student, worker.cache_dir), StudentSettings(context=context, mode=ScoringMode(args.mode))
-    )
+    student = student_settings(args.student, args.mode)
     settings = EvalSettings(
         dataset=args.dataset,
         prompt=args.prompt,
         out_dir=args.out,
-        cache_dir=worker.cache_dir,
-        setup=setup,
+        cache_dir=student.cache_dir,
+        student=student,
         student_name=args.student,
         limit=args.limit,
         dev_limit=args.dev_limit,

@@ -36,6 +36,8 @@ def add_eval_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParse
     parser.add_argument("--dev-limit", type=int, default=150, help="dev examples for fitting label biases")
     parser.add_argument("--teacher", choices=[*list(TEACHERS), "none"], default="local")
     parser.add_argument("--teacher-limit", type=int, default=40, help="test examples the teacher answers")
-    parser.add_argument("--mode", choices=list(MODES), default="single_pass")
+    parser.add_argument(
+        "--mode", choices=list(MODES), help="scoring mode (default: PLD_SCORING_MODE, else single_pass)"
+    )
     parser.add_argument("--no-ablation", action="store_true", help="skip the per-instruction ablation")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")

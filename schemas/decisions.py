@@ -2,22 +2,15 @@
 
 import math
 from datetime import datetime
-from enum import StrEnum
 from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from schemas.limits import ID_PATTERN, MAX_ID_CHARS, SHA256_PATTERN
 from schemas.prompts import Label, PromptVersion
+from schemas.scoring import ScoringMode
 
 PROBABILITY_SUM_TOLERANCE = 1e-3
-
-
-class ScoringMode(StrEnum):
-    """How the student turned a message into a label (see `stream/student/scoring.py`)."""
-
-    SINGLE_PASS = "single_pass"  # noqa: S105 - a mode name, not a secret
-    RULE_CHECK = "rule_check"
 
 
 class ModelId(BaseModel):

@@ -3,13 +3,20 @@
 A version's `sha256` is computed over its canonical content (every field but `sha256`, as sorted,
 compact JSON), so any edit to an instruction, a label or the task yields a new hash; a version whose
 stored hash does not match its content is rejected.
+
+A version may carry `calibrations`: per-label decision biases that `pld eval` fitted on a dev split for
+one student model and scoring mode. They are part of the hashed content, so the version a report
+describes is exactly the version a worker serves. An empty list is left out of the hash, so versions
+written before calibrations existed keep their sha256.
 """
 
 import hashlib
 import json
+import math
+from datetime import date
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from schemas.limits import (
     ID_PATTERN,
@@ -22,6 +29,7 @@ from schemas.limits import (
     MAX_PROMPT_TEXT_CHARS,
     SHA256_PATTERN,
 )
+from schemas.scoring import ScoringMode
 
 Label = Annotated[str, StringConstraints(min_length=1, max_length=MAX_LABEL_CHARS, pattern=LABEL_PATTERN)]
 Identifier = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS, pattern=ID_PATTERN)]
@@ -30,6 +38,8 @@ InstructionSource = Literal["hand_written", "distilled"]
 
 INSTRUCTION_ID_PREFIX = "ins-"
 INSTRUCTION_ID_HEX_CHARS = 10
+CALIBRATED_VERSION_MARK = ".cal-"
+CALIBRATION_DIGEST_CHARS = 8
 
 
 class LabelDefinition(BaseModel):
@@ -78,6 +88,30 @@ class Instruction(BaseModel):
         return cls(id=instruction_id(text, target_label), text=text, target_label=target_label, provenance=provenance)
 
 
+class LabelCalibration(BaseModel):
+    """Per-label decision biases for one student model and scoring mode, fitted on a dev split.
+
+    The student adds each bias to its label's log-probability and takes the argmax (both modes)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model_sha256: Sha256
+    scoring_mode: ScoringMode
+    label_biases: dict[Label, float]
+    dev_split: Annotated[str, StringConstraints(min_length=1, max_length=MAX_INSTRUCTION_CHARS)]
+    dev_examples: int = Field(ge=1)
+    dev_sha256: Sha256
+    dev_macro_f1: float = Field(ge=0.0, le=1.0)
+    fitted_on: date
+
+    @field_validator("label_biases")
+    @classmethod
+    def _finite(cls, biases: dict[str, float]) -> dict[str, float]:
+        if not all(math.isfinite(value) for value in biases.values()):
+            raise ValueError(f"label biases must be finite numbers: {biases}")
+        return biases
+
+
 class PromptVersion(BaseModel):
     """A versioned, hash-identified system prompt: task, label set and ordered instructions."""
 
@@ -88,6 +122,7 @@ class PromptVersion(BaseModel):
     labels: list[LabelDefinition] = Field(min_length=2, max_length=MAX_LABELS)
     default_label: Label
     instructions: list[Instruction] = Field(max_length=MAX_INSTRUCTIONS)
+    calibrations: list[LabelCalibration] = Field(default_factory=list, max_length=MAX_LABELS)
     sha256: Sha256
 
     @classmethod
@@ -99,6 +134,34 @@ class PromptVersion(BaseModel):
     def label_names(self) -> list[str]:
         """The labels a decision under this prompt may carry, in prompt order."""
         return [label.name for label in self.labels]
+
+    def calibration_for(self, model_sha256: str, mode: ScoringMode) -> LabelCalibration | None:
+        """The calibration fitted for this model file and scoring mode, if the version carries one."""
+        return next((c for c in self.calibrations if c.model_sha256 == model_sha256 and c.scoring_mode is mode), None)
+
+    def with_calibration(self, calibration: LabelCalibration) -> "PromptVersion":
+        """A new version carrying `calibration` (replacing one for the same model and mode).
+
+        Its name is this version's base name plus a digest of its calibrations, so a calibrated version
+        never collides with the uncalibrated one in a store of immutable versions."""
+        kept = [
+            c
+            for c in self.calibrations
+            if (c.model_sha256, c.scoring_mode) != (calibration.model_sha256, calibration.scoring_mode)
+        ]
+        calibrations = [*kept, calibration]
+        payload = json.dumps([c.model_dump(mode="json") for c in calibrations], sort_keys=True)
+        digest = hashlib.sha256(payload.encode()).hexdigest()[:CALIBRATION_DIGEST_CHARS]
+        base = self.version.split(CALIBRATED_VERSION_MARK)[0]
+        content = self.model_dump(exclude={"sha256", "version", "calibrations"})
+        return PromptVersion.create(
+            **content, version=f"{base}{CALIBRATED_VERSION_MARK}{digest}", calibrations=calibrations
+        )
+
+    def without_calibrations(self) -> "PromptVersion":
+        """The same instructions with no calibration (and the base version name)."""
+        content = self.model_dump(exclude={"sha256", "version", "calibrations"})
+        return PromptVersion.create(**content, version=self.version.split(CALIBRATED_VERSION_MARK)[0])
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Self:
@@ -115,15 +178,26 @@ class PromptVersion(BaseModel):
         ids = [instruction.id for instruction in self.instructions]
         if len(set(ids)) != len(ids):
             raise ValueError("instruction ids are not unique")
+        self._check_calibrations(names)
         expected = canonical_sha256(self.model_dump(mode="json", exclude={"sha256"}))
         if self.sha256 != expected:
             raise ValueError(f"sha256 {self.sha256} does not match the content (expected {expected})")
         return self
 
+    def _check_calibrations(self, names: list[str]) -> None:
+        targets = [(c.model_sha256, c.scoring_mode) for c in self.calibrations]
+        if len(set(targets)) != len(targets):
+            raise ValueError("two calibrations target the same model and scoring mode")
+        for calibration in self.calibrations:
+            if sorted(calibration.label_biases) != sorted(names):
+                raise ValueError(f"calibration biases {sorted(calibration.label_biases)} do not match labels {names}")
+
 
 def canonical_sha256(content: dict[str, Any]) -> str:
     """sha256 of the canonical JSON form of a prompt's content (without its `sha256` field)."""
     normalised = _PromptContent.model_validate(content).model_dump(mode="json")
+    if not normalised["calibrations"]:
+        del normalised["calibrations"]  # versions from before calibrations existed keep their hash
     canonical = json.dumps(normalised, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -138,3 +212,4 @@ class _PromptContent(BaseModel):
     labels: list[LabelDefinition]
     default_label: str
     instructions: list[Instruction]
+    calibrations: list[LabelCalibration] = Field(default_factory=list)

@@ -3,6 +3,7 @@
 StreamError
 ├── ModelFileError       the GGUF file is missing, unreadable or fails its sha256 check
 ├── ModelLoadError       llama.cpp could not load the model or create a context
+├── SelfTestError        this llama.cpp build cannot decode the model on this CPU (the start-up self-test)
 ├── PromptError          a prompt version cannot be used with this model (e.g. labels share a first token)
 ├── InferenceError       llama.cpp failed while decoding a batch
 └── PromptStoreError     the prompt store (Redis) is unreachable or holds an invalid version
@@ -19,6 +20,10 @@ class ModelFileError(StreamError):
 
 class ModelLoadError(StreamError):
     """llama.cpp could not load the model or create a context."""
+
+
+class SelfTestError(StreamError):
+    """The start-up self-test's child process crashed or failed: this build cannot run the model here."""
 
 
 class PromptError(StreamError):

@@ -1,6 +1,8 @@
 """`run_worker`: load the prompt and the student, then run the Faust worker until it is stopped."""
 
 import asyncio
+import faulthandler
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import faust
@@ -12,35 +14,11 @@ from stream.batch import BatchProcessor
 from stream.logging import configure_logging
 from stream.prompts import RedisPromptStore, load_prompt_file, starter_prompt
 from stream.settings import WorkerSettings
-from stream.student import ModelFile, default_model_file, model_file_at
-from stream.student.llama_context import ContextSettings
-from stream.student.llama_student import LlamaStudent, StudentSettings
+from stream.student.factory import build_student, checked_model_file
 from stream.student.prefix_cache import state_megabytes
 from stream.topics import ensure_topics
 
 log = structlog.get_logger("stream.worker")
-PREFIX_CACHE_DIR = "prefix-cache"
-MAX_SEQUENCES = 256  # llama.cpp's LLAMA_MAX_SEQ; with a unified KV cache, unused slots cost nothing
-
-
-def resolve_model_file(settings: WorkerSettings) -> ModelFile:
-    """The configured GGUF file, or the embedded default assembled into the cache dir."""
-    if settings.model_path is None:
-        return default_model_file(settings.cache_dir)
-    return model_file_at(settings.model_path, settings.model_sha256)
-
-
-def load_student(settings: WorkerSettings, prompt: PromptVersion) -> LlamaStudent:
-    """The real student with the prompt's prefix already evaluated."""
-    context = ContextSettings(n_ctx=settings.n_ctx, n_seq_max=MAX_SEQUENCES, n_threads=settings.n_threads)
-    student_settings = StudentSettings(
-        context=context,
-        mode=settings.scoring_mode,
-        decode=settings.decode,
-        max_message_tokens=settings.max_message_tokens,
-        prefix_cache_dir=settings.cache_dir / PREFIX_CACHE_DIR,
-    )
-    return LlamaStudent(resolve_model_file(settings), prompt, student_settings)
 
 
 def active_prompt(settings: WorkerSettings) -> PromptVersion:
@@ -56,11 +34,14 @@ def active_prompt(settings: WorkerSettings) -> PromptVersion:
 
 def run_worker(settings: WorkerSettings) -> None:
     """Serve until SIGTERM/SIGINT; blocks."""
+    faulthandler.enable(file=sys.stderr, all_threads=True)  # a native crash leaves its stacks in the log
     configure_logging(settings.log_level)
+    log.info("worker_starting", worker_id=settings.worker_id, python=sys.executable)
+    checked_model_file(settings)  # the self-test, before Kafka, Redis or the model are touched
     topics = [settings.requests_topic, settings.decisions_topic, settings.dlq_topic]
     asyncio.run(ensure_topics(settings.kafka_bootstrap, topics, settings.topic_partitions))
     prompt = active_prompt(settings)
-    student = load_student(settings, prompt)
+    student = build_student(settings, prompt)
     log.info(
         "worker_ready",
         worker_id=settings.worker_id,

@@ -1,11 +1,13 @@
 """Shared fixtures: real services (tests.fixtures_services) and the real student model, loaded once."""
 
 from pathlib import Path
+from typing import Any, Protocol
 
 import pytest
 
 from stream.settings import WorkerSettings
 from stream.student import ModelFile, default_model_file
+from stream.student.settings import StudentSettings
 
 pytest_plugins = ["tests.fixtures_services"]
 
@@ -20,3 +22,22 @@ def model_file() -> ModelFile:
 def tmp_cache(tmp_path: Path) -> Path:
     """A private cache dir for one test."""
     return tmp_path / "cache"
+
+
+class StudentSettingsFactory(Protocol):
+    """Builds `StudentSettings` as a worker reads them, with a private prefix cache and overrides."""
+
+    def __call__(self, **overrides: Any) -> StudentSettings:
+        """Settings with `overrides` applied."""
+        ...
+
+
+@pytest.fixture(scope="session")
+def student_settings(tmp_path_factory: pytest.TempPathFactory) -> StudentSettingsFactory:
+    """A factory of student settings: the user's cache dir (the model lives there), a session-private prefix cache."""
+    prefix_cache = tmp_path_factory.mktemp("prefix-cache")
+
+    def make(**overrides: Any) -> StudentSettings:
+        return StudentSettings().model_copy(update={"prefix_cache_dir": prefix_cache, **overrides})
+
+    return make

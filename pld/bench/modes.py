@@ -14,14 +14,13 @@ from distiller.metrics import evaluate
 from pld.traffic import sample_messages
 from schemas import ScoringMode
 from stream.prompts import starter_prompt
-from stream.student import ModelFile
-from stream.student.llama_context import ContextSettings
-from stream.student.llama_student import LlamaStudent, StudentSettings
+from stream.student.factory import build_student
+from stream.student.settings import StudentSettings
 
 EXPECTED_LABEL = {"benign": "allow", "spam": "review", "abusive": "block"}
 
 
-def compare_modes(model_file: ModelFile, context: ContextSettings) -> dict[str, Any]:
+def compare_modes(settings: StudentSettings) -> dict[str, Any]:
     """Figures per mode, keyed `<mode>_macro_f1`, `<mode>_msgs_per_s`, `<mode>_cited_per_decision`."""
     samples = [s for s in sample_messages() if s["metadata"]["sample_kind"] in EXPECTED_LABEL]
     texts = [s["text"] for s in samples]
@@ -29,7 +28,7 @@ def compare_modes(model_file: ModelFile, context: ContextSettings) -> dict[str, 
     figures: dict[str, Any] = {"mode_eval_messages": len(samples)}
     prompt = starter_prompt()
     for mode in ScoringMode:
-        student = LlamaStudent(model_file, prompt, StudentSettings(context=context, mode=mode))
+        student = build_student(settings.model_copy(update={"scoring_mode": mode}), prompt)
         try:
             started = time.perf_counter()
             results = student.classify(texts)

@@ -8,15 +8,14 @@ from rich.console import Console
 from rich.table import Table
 
 from pld.bench.engine import EngineBenchSettings, run_engine_bench
-from stream.settings import WorkerSettings
-from stream.worker import resolve_model_file
+from stream.student.settings import StudentSettings
 
 
-def run_bench(target: str, settings: WorkerSettings, *, as_json: bool) -> int:
+def run_bench(target: str, settings: StudentSettings, *, as_json: bool) -> int:
     """Measure `target` (only "engine" today) and print the figures."""
     if target != "engine":
         raise ValueError(f"unknown benchmark {target!r}")
-    figures = run_engine_bench(EngineBenchSettings(resolve_model_file(settings), n_threads=settings.n_threads))
+    figures = run_engine_bench(EngineBenchSettings(settings))
     if as_json:
         sys.stdout.write(json.dumps(figures, indent=2, sort_keys=True) + "\n")
     else:

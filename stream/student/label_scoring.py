@@ -8,6 +8,7 @@ import numpy.typing as npt
 from stream.errors import PromptError
 
 Probabilities = npt.NDArray[np.float64]
+LOG_FLOOR = 1e-12  # a zero probability becomes this before its log, so a bias can still lift it
 
 
 def first_token_ids(candidates: Sequence[str], tokenize: Callable[[str], list[int]], what: str) -> list[int]:
@@ -37,4 +38,12 @@ def calibrate(probabilities: Probabilities, content_free: Probabilities) -> Prob
     """Contextual calibration: divide by what the model says for content-free input, renormalise."""
     adjusted = probabilities / np.maximum(content_free, np.finfo(np.float64).tiny)
     result: Probabilities = adjusted / adjusted.sum(axis=-1, keepdims=True)
+    return result
+
+
+def apply_label_biases(probabilities: Probabilities, biases: Probabilities) -> Probabilities:
+    """Add per-label biases to the log-probabilities and renormalise (the fitted decision thresholds)."""
+    shifted = np.log(np.maximum(probabilities, LOG_FLOOR)) + biases
+    exp = np.exp(shifted - shifted.max(axis=-1, keepdims=True))
+    result: Probabilities = exp / exp.sum(axis=-1, keepdims=True)
     return result

@@ -3,7 +3,6 @@
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 
 from schemas import ModelId, PromptVersion, ScoringMode
@@ -11,20 +10,13 @@ from stream.student.llama_context import ContextSettings, LlamaContext, Logits
 from stream.student.model_file import ModelFile
 from stream.student.prefix_cache import PrefixCache, PrefixKey, PrefixLoad
 from stream.student.prompt_format import CONTENT_FREE_TEXTS, chat_format_for, message_end, render_prefix
-from stream.student.protocol import Classification
+from stream.student.protocol import Classification, DecodeStrategy
 from stream.student.scoring import Scorer, build_scorer
 
 
-class DecodeStrategy(StrEnum):
-    """How a batch of messages is decoded after the shared prefix."""
-
-    JOINT = "joint"  # every message of a chunk in one llama_decode: fastest
-    ISOLATED = "isolated"  # one llama_decode per message: results cannot depend on batch neighbours
-
-
 @dataclass(frozen=True)
-class StudentSettings:
-    """How the student scores, sizes its context and batches its work."""
+class EngineSettings:
+    """How the engine scores, sizes its context and batches its work (built by `stream.student.factory`)."""
 
     context: ContextSettings = field(default_factory=ContextSettings)
     mode: ScoringMode = ScoringMode.SINGLE_PASS
@@ -36,7 +28,7 @@ class StudentSettings:
 class LlamaStudent:
     """Classifies messages with one prompt version; the prompt's KV cache is computed (or restored) at load."""
 
-    def __init__(self, model_file: ModelFile, prompt: PromptVersion, settings: StudentSettings) -> None:
+    def __init__(self, model_file: ModelFile, prompt: PromptVersion, settings: EngineSettings) -> None:
         self._model_file = model_file
         self._settings = settings
         self._context = LlamaContext(model_file.path, settings.context)
@@ -78,7 +70,7 @@ class LlamaStudent:
         return len(self._stem(text)) + sum(len(branch.tokens) for branch in self._scorer.branches)
 
     def _prepare(self, prompt: PromptVersion) -> Scorer:
-        scorer = build_scorer(self._settings.mode, prompt, self._tokenize)
+        scorer = build_scorer(self._settings.mode, prompt, self._tokenize, self._model_file.sha256)
         prefix = self._context.tokenize(render_prefix(prompt, self._chat), parse_special=True, add_bos=True)
         self.prefix_load = self._load_prefix(prompt, prefix)
         self._scorer = scorer

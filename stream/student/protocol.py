@@ -2,9 +2,17 @@
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Protocol
 
 from schemas import ModelId, PromptVersion, ScoringMode
+
+
+class DecodeStrategy(StrEnum):
+    """How a batch of messages is decoded after the shared prefix."""
+
+    JOINT = "joint"  # every message of a chunk in one llama_decode: fastest
+    ISOLATED = "isolated"  # one llama_decode per message: results cannot depend on batch neighbours
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,11 @@ rule_check
     P(rule k decides) = p_k * prod_{j<k} (1 - p_j), P(default) = prod_j (1 - p_j).
 
 Both calibrate against content-free messages (`CONTENT_FREE_TEXTS`), measured once per prompt.
+
+Label biases: when the prompt version carries a `LabelCalibration` for this model file and mode
+(fitted by `pld eval` on a dev split), each label's bias is added to its log-probability and the
+label is the argmax of the result, in both modes; cited rules are then those that target that label
+(single_pass: above uniform; rule_check: fired). Without one, the rules above apply unchanged.
 """
 
 from collections.abc import Callable, Sequence
@@ -20,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from schemas import PromptVersion, ScoringMode
-from stream.student.label_scoring import Probabilities, calibrate, first_token_ids, softmax
+from stream.student.label_scoring import Probabilities, apply_label_biases, calibrate, first_token_ids, softmax
 from stream.student.llama_context import Branch, Logits
 from stream.student.prompt_format import (
     NO,
@@ -45,6 +50,7 @@ class Scorer:
     mode: ScoringMode
     prompt: PromptVersion
     branches: list[Branch]
+    label_biases: Probabilities | None = None
     content_free: list[Probabilities] = field(default_factory=list)
 
     def calibrate_with(self, content_free_logits: Sequence[Sequence[Logits]]) -> None:
@@ -59,12 +65,13 @@ class Scorer:
             calibrate(softmax(branch), baseline) for branch, baseline in zip(logits, self.content_free, strict=True)
         ]
         if self.mode is ScoringMode.SINGLE_PASS:
-            return _single_pass(self.prompt, calibrated)
-        return _rule_check(self.prompt, calibrated)
+            return _single_pass(self.prompt, calibrated, self.label_biases)
+        return _rule_check(self.prompt, calibrated, self.label_biases)
 
 
-def build_scorer(mode: ScoringMode, prompt: PromptVersion, tokenize: Tokenize) -> Scorer:
-    """The scorer for `prompt` in `mode`, with its branches tokenized."""
+def build_scorer(mode: ScoringMode, prompt: PromptVersion, tokenize: Tokenize, model_sha256: str) -> Scorer:
+    """The scorer for `prompt` in `mode`, with its branches tokenized and the prompt's label biases for
+    this model file (if it carries any)."""
 
     def plain(text: str) -> list[int]:
         return tokenize(text, False)
@@ -78,12 +85,21 @@ def build_scorer(mode: ScoringMode, prompt: PromptVersion, tokenize: Tokenize) -
     else:
         yes_no = first_token_ids([YES, NO], plain, "answer")
         branches = [Branch(tokenize(rule_question(i, ins), True), yes_no) for i, ins in enumerate(prompt.instructions)]
-    return Scorer(mode, prompt, branches)
+    return Scorer(mode, prompt, branches, _label_biases(prompt, model_sha256, mode))
 
 
-def _single_pass(prompt: PromptVersion, calibrated: list[Probabilities]) -> Classification:
+def _label_biases(prompt: PromptVersion, model_sha256: str, mode: ScoringMode) -> Probabilities | None:
+    calibration = prompt.calibration_for(model_sha256, mode)
+    if calibration is None:
+        return None
+    return np.array([calibration.label_biases[name] for name in prompt.label_names], dtype=np.float64)
+
+
+def _single_pass(
+    prompt: PromptVersion, calibrated: list[Probabilities], biases: Probabilities | None
+) -> Classification:
     labels = prompt.label_names
-    label_probs = calibrated[0]
+    label_probs = calibrated[0] if biases is None else apply_label_biases(calibrated[0], biases)
     label = labels[int(np.argmax(label_probs))]
     scores: dict[str, float] = {}
     cited: list[str] = []
@@ -101,7 +117,7 @@ def _single_pass(prompt: PromptVersion, calibrated: list[Probabilities]) -> Clas
     )
 
 
-def _rule_check(prompt: PromptVersion, calibrated: list[Probabilities]) -> Classification:
+def _rule_check(prompt: PromptVersion, calibrated: list[Probabilities], biases: Probabilities | None) -> Classification:
     fire = [float(p[0]) for p in calibrated]  # calibrated P(yes) per rule
     probabilities = dict.fromkeys(prompt.label_names, 0.0)
     undecided = 1.0
@@ -110,8 +126,14 @@ def _rule_check(prompt: PromptVersion, calibrated: list[Probabilities]) -> Class
         undecided *= 1.0 - p_yes
     probabilities[prompt.default_label] += undecided
     fired = [ins for ins, p in zip(prompt.instructions, fire, strict=True) if p > FIRE_THRESHOLD]
+    label = fired[0].target_label if fired else prompt.default_label
+    if biases is not None:
+        biased = apply_label_biases(np.array(list(probabilities.values())), biases)
+        probabilities = {name: float(p) for name, p in zip(prompt.label_names, biased, strict=True)}
+        label = prompt.label_names[int(np.argmax(biased))]
+        fired = [ins for ins in fired if ins.target_label == label]
     return Classification(
-        label=fired[0].target_label if fired else prompt.default_label,
+        label=label,
         probabilities=probabilities,
         instruction_ids=[ins.id for ins in fired],
         instruction_scores={ins.id: p for ins, p in zip(prompt.instructions, fire, strict=True)},

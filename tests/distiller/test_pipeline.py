@@ -6,14 +6,11 @@ from pathlib import Path
 import pytest
 
 from distiller.eval_run import EvalSettings, run_eval
-from distiller.evaluation import StudentSetup
 from distiller.pipeline import DistillSettings, TeacherKind, distill
 from distiller.teacher import CompletionRequest, FakeTeacher
 from pld.distill_parsers import MODES, TEACHERS
 from schemas import PromptVersion, ScoringMode
-from stream.student import ModelFile
-from stream.student.llama_context import ContextSettings
-from stream.student.llama_student import StudentSettings
+from tests.conftest import StudentSettingsFactory
 
 pytestmark = pytest.mark.model
 
@@ -47,16 +44,18 @@ def scripted(request: CompletionRequest) -> str:
     return REASONS[label] + f"Answer: {label}"
 
 
-def settings(tmp_path: Path, model_file: ModelFile, data: Path) -> DistillSettings:
+def settings(tmp_path: Path, student_settings: StudentSettingsFactory, data: Path) -> DistillSettings:
     return DistillSettings(
         dataset=str(data), out=tmp_path / "prompts" / "toy.json", version="toy-v1", cache_dir=tmp_path / "cache",
-        student=model_file, teacher=TeacherKind.REPLAY, train_limit=20, min_support=2,
+        student=student_settings(), teacher=TeacherKind.REPLAY, train_limit=20, min_support=2,
     )  # fmt: skip
 
 
-def test_distill_writes_a_prompt_and_resumes_from_its_cache(tmp_path: Path, model_file: ModelFile) -> None:
+def test_distill_writes_a_prompt_and_resumes_from_its_cache(
+    tmp_path: Path, student_settings: StudentSettingsFactory
+) -> None:
     """A run writes a valid prompt with provenance; a rerun asks the teacher nothing and yields the same ids."""
-    config = settings(tmp_path, model_file, write_dataset(tmp_path / "toy.jsonl"))
+    config = settings(tmp_path, student_settings, write_dataset(tmp_path / "toy.jsonl"))
     teacher = FakeTeacher(replies=scripted)
     summary = distill(config, teacher)
     prompt = PromptVersion.model_validate_json(config.out.read_text())
@@ -70,16 +69,15 @@ def test_distill_writes_a_prompt_and_resumes_from_its_cache(tmp_path: Path, mode
     assert calls > 0
 
 
-def test_eval_reports_baseline_and_pld(tmp_path: Path, model_file: ModelFile) -> None:
-    """`pld eval` writes the report and a summary with the agreed keys."""
+def test_eval_reports_baseline_and_pld(tmp_path: Path, student_settings: StudentSettingsFactory) -> None:
+    """`pld eval` writes the report, a summary with the agreed keys, and the calibrated version it evaluated."""
     data = write_dataset(tmp_path / "toy.jsonl")
-    config = settings(tmp_path, model_file, data)
+    config = settings(tmp_path, student_settings, data)
     distill(config, FakeTeacher(replies=scripted))
-    setup = StudentSetup(model_file, StudentSettings(context=ContextSettings(n_ctx=2048, n_seq_max=16)))
     out = tmp_path / "report"
     out.mkdir()
     summary = run_eval(EvalSettings(
-        dataset=str(data), prompt=config.out, out_dir=out, cache_dir=tmp_path / "cache", setup=setup,
+        dataset=str(data), prompt=config.out, out_dir=out, cache_dir=tmp_path / "cache", student=config.student,
         student_name="gemma-270m", teacher=None, with_ablation=True,
     ))  # fmt: skip
     for key in (
@@ -94,6 +92,11 @@ def test_eval_reports_baseline_and_pld(tmp_path: Path, model_file: ModelFile) ->
         assert key in summary
     assert (out / "report.md").exists()
     assert (out / "summary.json").exists()
+    served = PromptVersion.model_validate_json((out / "prompt.json").read_text())
+    assert summary["prompt_sha256"] == served.sha256
+    assert len(served.calibrations) == 1
+    assert served.calibrations[0].scoring_mode is config.student.scoring_mode
+    assert len((out / "decisions.jsonl").read_text().splitlines()) == summary["n_test"]
 
 
 def test_cli_choices_match_the_enums() -> None:

@@ -9,10 +9,10 @@ from schemas import PromptVersion, ScoringMode
 from schemas.prompts import LabelDefinition
 from stream.errors import PromptError
 from stream.prompts import starter_prompt
-from stream.student import ModelFile
-from stream.student.llama_context import ContextSettings
-from stream.student.llama_student import DecodeStrategy, LlamaStudent, StudentSettings
-from stream.student.protocol import Classification
+from stream.student.factory import build_student
+from stream.student.llama_student import LlamaStudent
+from stream.student.protocol import Classification, DecodeStrategy
+from tests.conftest import StudentSettingsFactory
 from tests.schemas.test_prompts import make_prompt
 
 pytestmark = pytest.mark.model
@@ -27,8 +27,8 @@ MESSAGES = [
 
 
 @pytest.fixture(scope="module")
-def student(model_file: ModelFile) -> Iterator[LlamaStudent]:
-    student = LlamaStudent(model_file, starter_prompt(), StudentSettings(ContextSettings(n_ctx=4096, n_seq_max=9)))
+def student(student_settings: StudentSettingsFactory) -> Iterator[LlamaStudent]:
+    student = build_student(student_settings(n_ctx=4096), starter_prompt())
     yield student
     student.close()
 
@@ -58,7 +58,7 @@ def test_control_tokens_in_user_text_stay_plain_text(student: LlamaStudent) -> N
     assert len(student.classify([hostile])) == 1
 
 
-def test_prompt_switch_changes_prefix(model_file: ModelFile, student: LlamaStudent) -> None:
+def test_prompt_switch_changes_prefix(student: LlamaStudent) -> None:
     """Switching prompt versions re-evaluates the prefix and uses the new labels."""
     other: PromptVersion = make_prompt()
     student.use_prompt(other)
@@ -89,10 +89,10 @@ def probability_table(results: list[Classification]) -> list[list[float]]:
 
 
 @pytest.mark.parametrize("mode", list(ScoringMode))
-def test_isolated_decoding_is_batch_invariant(model_file: ModelFile, mode: ScoringMode) -> None:
+def test_isolated_decoding_is_batch_invariant(student_settings: StudentSettingsFactory, mode: ScoringMode) -> None:
     """With isolated decoding a message gets exactly the same answer alone or in any batch, in any order."""
-    settings = StudentSettings(ContextSettings(n_ctx=4096, n_seq_max=64), mode=mode, decode=DecodeStrategy.ISOLATED)
-    student = LlamaStudent(model_file, starter_prompt(), settings)
+    settings = student_settings(n_ctx=4096, scoring_mode=mode, decode=DecodeStrategy.ISOLATED)
+    student = build_student(settings, starter_prompt())
     try:
         alone = [student.classify([text])[0] for text in MESSAGES]
         together = student.classify(MESSAGES)
@@ -104,10 +104,9 @@ def test_isolated_decoding_is_batch_invariant(model_file: ModelFile, mode: Scori
     assert [r.instruction_ids for r in together] == [r.instruction_ids for r in alone]
 
 
-def test_joint_decoding_stays_within_its_bound(model_file: ModelFile) -> None:
+def test_joint_decoding_stays_within_its_bound(student_settings: StudentSettingsFactory) -> None:
     """Joint decoding moves label probabilities by batch composition, but no more than the documented bound."""
-    settings = StudentSettings(ContextSettings(n_ctx=4096, n_seq_max=64), decode=DecodeStrategy.JOINT)
-    student = LlamaStudent(model_file, starter_prompt(), settings)
+    student = build_student(student_settings(n_ctx=4096, decode=DecodeStrategy.JOINT), starter_prompt())
     try:
         alone = np.array(probability_table([student.classify([text])[0] for text in MESSAGES]))
         together = np.array(probability_table(student.classify(MESSAGES)))

@@ -1,0 +1,55 @@
+"""The one way to build the student: from `StudentSettings`, after the start-up self-test.
+
+The worker, `pld eval`, `pld bench` and the distiller all build their student here, so what is
+evaluated runs with the same model file, context size, sequence slots, prefix cache (and so the same
+KV layout), scoring mode, decoding and calibration as what is served.
+"""
+
+from typing import TYPE_CHECKING
+
+from schemas import PromptVersion
+from stream.student.model_file import ModelFile, default_model_file, model_file_at
+from stream.student.self_test import ensure_model_runs
+from stream.student.settings import StudentSettings
+
+if TYPE_CHECKING:
+    from stream.student.llama_student import LlamaStudent
+
+MAX_SEQUENCES = 256  # llama.cpp's LLAMA_MAX_SEQ; with a unified KV cache, unused slots cost nothing
+
+
+def resolve_model_file(settings: StudentSettings) -> ModelFile:
+    """The configured GGUF file, or the embedded default assembled into the cache dir."""
+    if settings.model_path is None:
+        return default_model_file(settings.cache_dir)
+    return model_file_at(settings.model_path, settings.model_sha256)
+
+
+def checked_model_file(settings: StudentSettings) -> ModelFile:
+    """The configured model file, once the self-test has shown that this build decodes it on this CPU."""
+    model = resolve_model_file(settings)
+    ensure_model_runs(model, settings.cache_dir, n_threads=settings.n_threads, repack_weights=settings.repack_weights)
+    return model
+
+
+def build_student(settings: StudentSettings, prompt: PromptVersion) -> "LlamaStudent":
+    """The student a worker serves with, its prompt prefix computed or restored from the prefix cache."""
+    model = checked_model_file(settings)
+    # Imported only now: loading llama.cpp into this process waits until the self-test has passed.
+    from stream.student.llama_context import ContextSettings  # noqa: PLC0415
+    from stream.student.llama_student import EngineSettings, LlamaStudent  # noqa: PLC0415
+
+    context = ContextSettings(
+        n_ctx=settings.n_ctx,
+        n_seq_max=MAX_SEQUENCES,
+        n_threads=settings.n_threads,
+        repack_weights=settings.repack_weights,
+    )
+    engine = EngineSettings(
+        context=context,
+        mode=settings.scoring_mode,
+        decode=settings.decode,
+        max_message_tokens=settings.max_message_tokens,
+        prefix_cache_dir=settings.resolved_prefix_cache_dir,
+    )
+    return LlamaStudent(model, prompt, engine)

@@ -1,0 +1,51 @@
+"""`StudentSettings`: how every process that runs the student builds it, read from `PLD_*` variables.
+
+The worker's settings extend these, and `pld eval`, `pld bench` and the distiller read the same
+ones, so an evaluation runs the student exactly as a worker serves it.
+"""
+
+import os
+from pathlib import Path
+
+from platformdirs import user_cache_dir
+from pydantic import Field, PositiveInt
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas import ScoringMode
+from stream.student.protocol import DecodeStrategy
+
+ENV_PREFIX = "PLD_"
+APP_NAME = "pld-moderation"
+PREFIX_CACHE_DIR = "prefix-cache"
+
+
+def _default_cache_dir() -> Path:
+    return Path(os.environ.get("PLD_CACHE_DIR") or user_cache_dir(APP_NAME))
+
+
+def _default_threads() -> int:
+    return os.cpu_count() or 1
+
+
+class StudentSettings(BaseSettings):
+    """The student's model, context and scoring; each field is also the env var `PLD_<NAME>`."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
+
+    cache_dir: Path = Field(default_factory=_default_cache_dir)
+    model_path: Path | None = None
+    model_sha256: str | None = None
+    n_ctx: PositiveInt = 8192
+    n_threads: PositiveInt = Field(default_factory=_default_threads)
+    scoring_mode: ScoringMode = ScoringMode.SINGLE_PASS
+    decode: DecodeStrategy = DecodeStrategy.ISOLATED
+    max_message_tokens: PositiveInt = 512
+    # llama.cpp's CPU weight repacking ("extra buffer types"): faster matmuls. Turning it off also
+    # avoids the AMX crash of natively built wheels (llama.cpp #20824), at some speed.
+    repack_weights: bool = True
+    prefix_cache_dir: Path | None = None  # default: <cache_dir>/prefix-cache
+
+    @property
+    def resolved_prefix_cache_dir(self) -> Path:
+        """Where prefix KV states are kept."""
+        return self.prefix_cache_dir or self.cache_dir / PREFIX_CACHE_DIR
