@@ -104,6 +104,7 @@ def _write_served(out_dir: Path, system: FittedSystem, splits: EvalSplits) -> No
                 "probabilities": decision.probabilities,
                 "instruction_ids": decision.instruction_ids,
                 "instruction_scores": decision.instruction_scores,
+                "truncated": decision.truncated,
             }
         )
         for example, decision in zip(splits.test, system.decisions, strict=True)

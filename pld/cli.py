@@ -4,8 +4,11 @@ import argparse
 import faulthandler
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
 
 from pld.distill_parsers import add_distill_parser, add_eval_parser
+from schemas import DeadLetterReason
 from stream.errors import SelfTestError
 from stream.settings import WorkerSettings
 from stream.student.settings import StudentSettings
@@ -16,8 +19,7 @@ EXIT_SELF_TEST_FAILED = 3
 def _worker(_args: argparse.Namespace) -> int:
     from stream.worker import run_worker  # noqa: PLC0415 - lazy: only `worker` needs llama.cpp loaded
 
-    run_worker(WorkerSettings())
-    return 0
+    return run_worker(WorkerSettings())
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -30,6 +32,29 @@ def _services(args: argparse.Namespace) -> int:
     from ops.services import main as services_main  # noqa: PLC0415 - lazy, like the worker
 
     return services_main([args.action])
+
+
+def _health(args: argparse.Namespace) -> int:
+    from pld.health import run_health  # noqa: PLC0415 - lazy, like the worker
+
+    return run_health(WorkerSettings(), args.file)
+
+
+def _dlq(args: argparse.Namespace) -> int:
+    import asyncio  # noqa: PLC0415 - lazy, like the worker
+    import json  # noqa: PLC0415
+
+    from pld.dlq import ReplayFilter, replay  # noqa: PLC0415
+
+    chosen = ReplayFilter(
+        reasons=frozenset(args.reason),
+        since=args.since,
+        until=args.until,
+        keys=frozenset(key.encode() for key in args.key),
+    )
+    report = asyncio.run(replay(WorkerSettings(), chosen, dry_run=args.dry_run))
+    sys.stdout.write(json.dumps({**vars(report), "dry_run": args.dry_run}, default=dict) + "\n")
+    return 0
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -61,6 +86,16 @@ def build_parser() -> argparse.ArgumentParser:
     services.add_argument("action", choices=["start", "stop", "status"])
     add_distill_parser(commands)
     add_eval_parser(commands)
+    health = commands.add_parser("health", help="workers' health from their health files; exit 1 when unhealthy")
+    health.add_argument("--file", type=Path, help="one worker's health file (PLD_HEALTH_FILE); default: all")
+    dlq = commands.add_parser("dlq", help="dead-letter queue tools")
+    dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True)
+    replay = dlq_commands.add_parser("replay", help="re-send chosen dead letters' originals to the requests topic")
+    replay.add_argument("--reason", action="append", default=[], choices=[r.value for r in DeadLetterReason])
+    replay.add_argument("--since", type=_timestamp, help="ISO time; earlier letters are neither read nor sent")
+    replay.add_argument("--until", type=_timestamp, help="ISO time; later letters are not sent")
+    replay.add_argument("--key", action="append", default=[], help="original Kafka key (repeatable)")
+    replay.add_argument("--dry-run", action="store_true", help="count what would be sent, send nothing")
     bench = commands.add_parser("bench", help="benchmarks that print their figures (never timed tests)")
     bench.add_argument("target", choices=["engine"], help="what to measure")
     bench.add_argument("--json", action="store_true", help="print the figures as one JSON object")
@@ -74,7 +109,15 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "bench": _bench,
     "distill": _distill,
     "eval": _eval,
+    "health": _health,
+    "dlq": _dlq,
 }
+
+
+def _timestamp(text: str) -> datetime:
+    """An ISO-8601 time; without a zone it is UTC."""
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -39,6 +39,7 @@ class ModerationDecision(BaseModel):
     latency_ms: Annotated[float, Field(ge=0.0)]
     model_ms: Annotated[float, Field(ge=0.0)]
     batch_size: Annotated[int, Field(ge=1)]
+    truncated: bool = False  # the text was longer than the token budget: its head and tail were read
     decided_at: datetime
     worker_id: Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS)]
 

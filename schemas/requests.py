@@ -1,5 +1,6 @@
 """`ModerationRequest`: one piece of user text to classify, as it arrives on `moderation.requests`."""
 
+import unicodedata
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -21,8 +22,17 @@ MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=MAX_META
 MetadataValue = Annotated[str, StringConstraints(max_length=MAX_METADATA_VALUE_CHARS)]
 
 
+VISIBLE_CATEGORIES = frozenset("LNPS")  # letters, numbers, punctuation, symbols
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def has_visible_content(text: str) -> bool:
+    """Whether `text` holds anything a reader sees: whitespace, zero-width and control characters,
+    and combining marks without a base do not count."""
+    return any(unicodedata.category(char)[0] in VISIBLE_CATEGORIES for char in text)
 
 
 class ModerationRequest(BaseModel):
@@ -39,7 +49,7 @@ class ModerationRequest(BaseModel):
     @field_validator("text")
     @classmethod
     def _text_has_content(cls, text: str) -> str:
-        if not text.strip():
-            msg = "text is empty or whitespace only"
+        if not has_visible_content(text):
+            msg = "text is empty or has only invisible characters (whitespace, zero-width, control)"
             raise ValueError(msg)
         return text

@@ -1,25 +1,41 @@
 """The Faust app: consume requests in batches, publish decisions and dead letters, then ack (at-least-once).
 
 Offsets move only through `stream.ack`, called after every output of a batch is acknowledged by the
-broker; a worker stopped mid-batch leaves that batch uncommitted and a restarted one redoes it.
+broker. A batch is never skipped: a failure while processing or publishing retries the whole batch
+with backoff (its outputs may then be published twice, with the same request ids and decisions), and
+an open circuit breaker holds the batch until the model answers again. A worker stopped mid-batch
+leaves that batch uncommitted and a restarted one redoes it. Anything that still escapes the agent is
+a bug: it is handed to `on_crash`, which stops the worker with a non-zero exit status, so a
+supervisor restarts it instead of it idling alive (faust would otherwise leave a crashed agent dead).
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, cast
 
 import faust
 import structlog
 
 from stream.batch import BatchOutcome, BatchProcessor
+from stream.breaker import CircuitOpenError
+from stream.faults import inject_agent_crash_if_asked
+from stream.health import HealthFile, HealthStatus
 from stream.records import IncomingRecord
 from stream.settings import WorkerSettings
 
 log = structlog.get_logger("stream.app")
 RAW = "raw"
+RETRY_BASE_S = 0.5
+RETRY_MAX_S = 30.0
+HEALTH_TIMER_S = 5.0
 
 
-def create_app(settings: WorkerSettings, processor: BatchProcessor) -> faust.App:
+def create_app(
+    settings: WorkerSettings,
+    processor: BatchProcessor,
+    health: HealthFile,
+    on_crash: Callable[[BaseException], None],
+) -> faust.App:
     """A Faust app with one agent wired to `processor`."""
     app = faust.App(
         settings.app_id,
@@ -32,24 +48,94 @@ def create_app(settings: WorkerSettings, processor: BatchProcessor) -> faust.App
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=1,
         broker_commit_interval=1.0,
+        # Do not wait for unacked events at a stop or rebalance: a held batch (open breaker, retries)
+        # would block both until the stop deadline. Unacked means uncommitted: the batch is redone.
+        stream_wait_empty=False,
     )
     requests = app.topic(
         settings.requests_topic, key_type=bytes, value_type=bytes, partitions=settings.topic_partitions
     )
-    decisions = app.topic(settings.decisions_topic, key_type=bytes, value_type=bytes)
-    dlq = app.topic(settings.dlq_topic, key_type=bytes, value_type=bytes)
+    outputs = Outputs(
+        app.topic(settings.decisions_topic, key_type=bytes, value_type=bytes),
+        app.topic(settings.dlq_topic, key_type=bytes, value_type=bytes),
+    )
+    handler = BatchHandler(processor, outputs, health, settings.breaker_cooldown_s)
 
     @app.agent(requests)
     async def moderate(stream: faust.StreamT[bytes]) -> None:
         # noack_take yields the events themselves (typed as values upstream) and leaves acking to us.
         batches = cast("faust.Stream[bytes]", stream).noack_take(settings.max_batch, within=settings.batch_within_s)
-        async for events in cast("AsyncIterator[list[faust.EventT[bytes]]]", batches):
-            outcome = await processor.process([_record(event) for event in events])
-            await _publish(outcome, decisions, dlq)
-            for event in events:
-                await stream.ack(event)
+        try:
+            async for events in cast("AsyncIterator[list[faust.EventT[bytes]]]", batches):
+                records = [_record(event) for event in events]
+                inject_agent_crash_if_asked(records)
+                await handler.handle(records)
+                for event in events:
+                    await stream.ack(event)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            log.critical("agent_crashed", error=repr(exc), exc_info=True)
+            on_crash(exc)
+
+    @app.timer(HEALTH_TIMER_S)  # type: ignore[untyped-decorator]  # faust's timer decorator is untyped
+    async def heartbeat() -> None:
+        health.set(health.status, health.reason)
 
     return app
+
+
+class Outputs:
+    """The two output topics, and publishing with broker acknowledgements."""
+
+    def __init__(self, decisions: faust.TopicT, dlq: faust.TopicT) -> None:
+        self._decisions = decisions
+        self._dlq = dlq
+
+    async def publish(self, outcome: BatchOutcome) -> None:
+        """Send every output and wait until the broker has acknowledged each one."""
+        pending: list[Awaitable[Any]] = []
+        for decision in outcome.decisions:
+            value = decision.model_dump_json().encode()
+            pending.append(await self._decisions.send(key=decision.request_id.encode(), value=value))
+        for letter in outcome.dead_letters:
+            key = f"{letter.topic}:{letter.partition}:{letter.offset}".encode()
+            pending.append(await self._dlq.send(key=key, value=letter.model_dump_json().encode()))
+        await asyncio.gather(*pending)
+
+
+class BatchHandler:
+    """Processes and publishes one batch until it succeeds; only cancellation (a stop) interrupts it."""
+
+    def __init__(self, processor: BatchProcessor, outputs: Outputs, health: HealthFile, cooldown_s: float) -> None:
+        self._processor = processor
+        self._outputs = outputs
+        self._health = health
+        self._cooldown_s = cooldown_s
+
+    async def handle(self, records: list[IncomingRecord]) -> None:
+        """Return once every record has a decision or a dead letter acknowledged by the broker."""
+        attempt = 0
+        while True:
+            try:
+                outcome = await self._processor.process(records)
+                await self._outputs.publish(outcome)
+            except CircuitOpenError as exc:
+                log.error(  # noqa: TRY400 - the breaker's message says it all; no traceback needed
+                    "circuit_open", error=str(exc), held_records=len(records), retry_in_s=self._cooldown_s
+                )
+                self._health.set(HealthStatus.UNHEALTHY, f"circuit breaker open: {exc}")
+                await asyncio.sleep(self._cooldown_s)
+                continue
+            except Exception as exc:  # any failure retries the whole batch; nothing is skipped
+                attempt += 1
+                delay = min(RETRY_MAX_S, RETRY_BASE_S * 2 ** (attempt - 1))
+                log.exception("batch_retry", attempt=attempt, error=repr(exc), records=len(records), retry_in_s=delay)
+                self._health.set(HealthStatus.DEGRADED, f"batch retry {attempt}: {type(exc).__name__}")
+                await asyncio.sleep(delay)
+                continue
+            self._health.set(HealthStatus.OK)
+            return
 
 
 def _record(event: faust.EventT[bytes]) -> IncomingRecord:
@@ -58,16 +144,3 @@ def _record(event: faust.EventT[bytes]) -> IncomingRecord:
     return IncomingRecord(
         value=value, key=message.key, topic=message.topic, partition=message.partition, offset=message.offset
     )
-
-
-async def _publish(outcome: BatchOutcome, decisions: faust.TopicT, dlq: faust.TopicT) -> None:
-    """Send every output and wait until the broker has acknowledged each one."""
-    pending: list[Awaitable[Any]] = []
-    for decision in outcome.decisions:
-        pending.append(
-            await decisions.send(key=decision.request_id.encode(), value=decision.model_dump_json().encode())
-        )
-    for letter in outcome.dead_letters:
-        key = f"{letter.topic}:{letter.partition}:{letter.offset}".encode()
-        pending.append(await dlq.send(key=key, value=letter.model_dump_json().encode()))
-    await asyncio.gather(*pending)

@@ -1,12 +1,12 @@
 """From raw Kafka bytes to a validated request, or to a dead letter that keeps the bytes and the reason."""
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from pydantic import ValidationError
+from schemas import DeadLetter, ModerationRequest
+from stream.decoding import RejectedMessage, decode_request
 
-from schemas import DeadLetter, DeadLetterReason, ModerationRequest
+__all__ = ["IncomingRecord", "RejectedMessage", "dead_letter", "parse_request"]
 
 
 @dataclass(frozen=True)
@@ -20,37 +20,9 @@ class IncomingRecord:
     offset: int
 
 
-class RejectedMessage(Exception):  # noqa: N818 - a rejection, not a failure of the worker
-    """A message that cannot become a request; carries the dead-letter reason."""
-
-    def __init__(self, reason: DeadLetterReason, error: str) -> None:
-        super().__init__(error)
-        self.reason = reason
-        self.error = error
-
-
 def parse_request(record: IncomingRecord, max_bytes: int) -> ModerationRequest:
     """The request in `record`, or RejectedMessage saying exactly what is wrong with it."""
-    if len(record.value) > max_bytes:
-        raise RejectedMessage(DeadLetterReason.TOO_LARGE, f"message is {len(record.value)} bytes, limit {max_bytes}")
-    try:
-        payload = json.loads(record.value)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RejectedMessage(DeadLetterReason.NOT_JSON, f"not valid UTF-8 JSON: {exc}") from exc
-    try:
-        return ModerationRequest.model_validate(payload)
-    except ValidationError as exc:
-        reason = DeadLetterReason.EMPTY_TEXT if _only_empty_text(exc) else DeadLetterReason.INVALID_SCHEMA
-        raise RejectedMessage(reason, _describe(exc)) from exc
-
-
-def _only_empty_text(exc: ValidationError) -> bool:
-    return all(error["loc"] == ("text",) and "empty" in error["msg"] for error in exc.errors())
-
-
-def _describe(exc: ValidationError) -> str:
-    parts = [f"{'.'.join(str(p) for p in error['loc']) or '<root>'}: {error['msg']}" for error in exc.errors()]
-    return "; ".join(parts)
+    return decode_request(record.value, max_bytes)
 
 
 def dead_letter(record: IncomingRecord, rejection: RejectedMessage, worker_id: str) -> DeadLetter:

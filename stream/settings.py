@@ -8,7 +8,8 @@ from pydantic import Field, PositiveFloat, PositiveInt
 
 from stream.student.settings import APP_NAME, ENV_PREFIX, StudentSettings
 
-__all__ = ["APP_NAME", "ENV_PREFIX", "WorkerSettings"]
+__all__ = ["APP_NAME", "ENV_PREFIX", "HEALTH_DIR", "WorkerSettings"]
+HEALTH_DIR = "health"
 
 
 def _default_worker_id() -> str:
@@ -32,3 +33,12 @@ class WorkerSettings(StudentSettings):
     prompt_file: Path | None = None
     max_message_bytes: PositiveInt = 64 * 1024
     log_level: str = "INFO"
+    breaker_threshold: PositiveInt = 20  # consecutive inference failures that open the circuit breaker
+    breaker_cooldown_s: PositiveFloat = 30.0  # how long an open breaker holds its batch before retrying
+    stop_deadline_s: PositiveFloat = 25.0  # after SIGTERM, exit by force when a clean stop takes longer
+    health_file: Path | None = None  # default: <cache_dir>/health/<app_id>.<worker_id>.json
+
+    @property
+    def resolved_health_file(self) -> Path:
+        """Where this worker writes its health (`pld health` reads it)."""
+        return self.health_file or self.cache_dir / HEALTH_DIR / f"{self.app_id}.{self.worker_id}.json"

@@ -1,8 +1,18 @@
-"""`run_worker`: load the prompt and the student, then run the Faust worker until it is stopped."""
+"""`run_worker`: load the prompt and the student, then run the Faust worker until it is stopped.
+
+Exit status: 0 after a clean stop; 3 when the start-up self-test fails (see `pld.cli`); 70 when the
+agent crashed (a supervisor should restart the worker); 75 when a stop took longer than
+`stop_deadline_s` and the worker exited by force (nothing is lost: uncommitted batches are redone).
+"""
 
 import asyncio
+import contextlib
 import faulthandler
+import json
+import os
+import signal
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import faust
@@ -11,6 +21,8 @@ import structlog
 from schemas import PromptVersion
 from stream.app import create_app
 from stream.batch import BatchProcessor
+from stream.breaker import CircuitBreaker
+from stream.health import HealthFile, HealthStatus
 from stream.logging import configure_logging
 from stream.prompts import RedisPromptStore, load_prompt_file, starter_prompt
 from stream.settings import WorkerSettings
@@ -19,6 +31,9 @@ from stream.student.prefix_cache import state_megabytes
 from stream.topics import ensure_topics
 
 log = structlog.get_logger("stream.worker")
+EXIT_AGENT_CRASHED = 70  # EX_SOFTWARE
+EXIT_STOP_DEADLINE = 75  # EX_TEMPFAIL
+CRASH_STOP_DEADLINE_S = 10.0  # after an agent crash, a clean stop gets this long before the exit is forced
 
 
 def active_prompt(settings: WorkerSettings) -> PromptVersion:
@@ -32,12 +47,66 @@ def active_prompt(settings: WorkerSettings) -> PromptVersion:
     return prompt
 
 
-def run_worker(settings: WorkerSettings) -> None:
-    """Serve until SIGTERM/SIGINT; blocks."""
+class ModerationWorker(faust.Worker):
+    """A faust worker that always stops: a clean stop has `deadline_s`, then the process exits by force."""
+
+    def __init__(self, app: faust.App, deadline_s: float) -> None:
+        super().__init__(app, loglevel="WARNING", quiet=True, redirect_stdouts=False)
+        self.spinner = None  # a terminal spinner would garble the JSON log lines
+        self.deadline_s = deadline_s
+        self.agent_crash: BaseException | None = None
+        self._deadline: threading.Timer | None = None
+
+    def _schedule_shutdown(self, signal: signal.Signals) -> None:
+        self._start_deadline(self.deadline_s, EXIT_STOP_DEADLINE)
+        super()._schedule_shutdown(signal)
+
+    def agent_crashed(self, exc: BaseException) -> None:
+        """The agent died: stop the whole worker, which will then exit with EXIT_AGENT_CRASHED."""
+        self.agent_crash = exc
+        self._start_deadline(CRASH_STOP_DEADLINE_S, EXIT_AGENT_CRASHED)
+        self._schedule_shutdown(signal.SIGTERM)
+
+    def _start_deadline(self, seconds: float, exit_status: int) -> None:
+        if self._deadline is None:
+            self._deadline = threading.Timer(seconds, _exit_by_force, args=(seconds, exit_status))
+            self._deadline.daemon = True
+            self._deadline.start()
+
+
+def _exit_by_force(deadline_s: float, exit_status: int) -> None:
+    line = {"event": "stop_deadline_exceeded", "deadline_s": deadline_s, "exit_status": exit_status}
+    sys.stderr.write(json.dumps(line) + "\n")
+    sys.stderr.flush()
+    os._exit(exit_status)
+
+
+class StopRequestedError(BaseException):
+    """SIGTERM/SIGINT arrived while the worker was still starting (before faust handles signals)."""
+
+
+def _stop_while_starting(signum: int, _frame: object) -> None:
+    raise StopRequestedError(signal.Signals(signum).name)
+
+
+def run_worker(settings: WorkerSettings) -> int:
+    """Serve until SIGTERM/SIGINT (or an agent crash); blocks; returns the exit status."""
     faulthandler.enable(file=sys.stderr, all_threads=True)  # a native crash leaves its stacks in the log
     configure_logging(settings.log_level)
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):  # until faust installs its own handlers
+        signal.signal(stop_signal, _stop_while_starting)
+    try:
+        return _run(settings)
+    except StopRequestedError as stop:
+        log.info("worker_stopped_while_starting", signal=str(stop))
+        return 0
+
+
+def _run(settings: WorkerSettings) -> int:
     log.info("worker_starting", worker_id=settings.worker_id, python=sys.executable)
     checked_model_file(settings)  # the self-test, before Kafka, Redis or the model are touched
+    health = HealthFile(settings.resolved_health_file, settings.worker_id)
+    health.set(HealthStatus.STARTING)
     topics = [settings.requests_topic, settings.decisions_topic, settings.dlq_topic]
     asyncio.run(ensure_topics(settings.kafka_bootstrap, topics, settings.topic_partitions))
     prompt = active_prompt(settings)
@@ -54,11 +123,26 @@ def run_worker(settings: WorkerSettings) -> None:
         prefix_source=student.prefix_load.source,
         prefix_load_s=round(student.prefix_load.seconds, 3),
         prefix_state_mb=round(state_megabytes(student.prefix_load), 2),
+        health_file=str(health.path),
     )
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="student") as executor:
-        processor = BatchProcessor(student, executor, settings.worker_id, settings.max_message_bytes)
-        app = create_app(settings, processor)
-        worker = faust.Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False)
-        worker.spinner = None  # a terminal spinner would garble the JSON log lines
-        worker.execute_from_commandline()
-    student.close()
+    health.set(HealthStatus.OK)
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="student") as executor:
+            breaker = CircuitBreaker(settings.breaker_threshold)
+            processor = BatchProcessor(student, executor, settings.worker_id, settings.max_message_bytes, breaker)
+            worker: ModerationWorker | None = None
+
+            def on_crash(exc: BaseException) -> None:
+                if worker is not None:
+                    worker.agent_crashed(exc)
+
+            worker = ModerationWorker(create_app(settings, processor, health, on_crash), settings.stop_deadline_s)
+            with contextlib.suppress(SystemExit):  # mode ends its run with SystemExit(0)
+                worker.execute_from_commandline()
+    finally:
+        health.set(HealthStatus.STOPPED)
+        student.close()
+    if worker.agent_crash is not None:
+        log.critical("worker_exit_after_agent_crash", exit_status=EXIT_AGENT_CRASHED)
+        return EXIT_AGENT_CRASHED
+    return 0

@@ -128,7 +128,7 @@ class LlamaContext:
 
     def tokenize(self, text: str, *, parse_special: bool, add_bos: bool = False) -> list[int]:
         """Tokens of `text`. With `parse_special=False`, control-token text stays plain text."""
-        data = text.encode()
+        data = text.encode(errors="replace")  # a lone surrogate becomes "?", never an exception
         capacity = len(data) + 8
         buffer = (llama_cpp.llama_token * capacity)()
         count = llama_cpp.llama_tokenize(self._vocab, data, len(data), buffer, capacity, add_bos, parse_special)
@@ -237,6 +237,22 @@ class LlamaContext:
         )
         if written == 0:
             raise InferenceError(f"llama.cpp could not save the prefix state to {path}")
+        return int(written)
+
+    def reload_prefix_in_memory(self) -> int:
+        """Round-trip sequence 0 through llama.cpp's state serialisation in memory; return the state's bytes.
+
+        The cells then sit exactly as a prefix restored from a file does (the layout every worker serves
+        with), without touching the disk: the fallback when the prefix cache cannot be used."""
+        size = llama_cpp.llama_state_seq_get_size(self._ctx, PREFIX_SEQ)
+        buffer = (ctypes.c_uint8 * size)()
+        written = llama_cpp.llama_state_seq_get_data(self._ctx, buffer, size, PREFIX_SEQ)
+        tokens = self.prefix_tokens
+        llama_cpp.llama_memory_clear(self._memory, True)
+        self.prefix_tokens = []
+        if written == 0 or llama_cpp.llama_state_seq_set_data(self._ctx, buffer, written, PREFIX_SEQ) == 0:
+            raise InferenceError("llama.cpp could not copy the prefix state through memory")
+        self.prefix_tokens = tokens
         return int(written)
 
     def load_prefix(self, path: Path, capacity: int) -> bool:

@@ -2,7 +2,7 @@
 
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from schemas import ModelId, PromptVersion, ScoringMode
@@ -12,6 +12,8 @@ from stream.student.prefix_cache import PrefixCache, PrefixKey, PrefixLoad
 from stream.student.prompt_format import CONTENT_FREE_TEXTS, chat_format_for, message_end, render_prefix
 from stream.student.protocol import Classification, DecodeStrategy
 from stream.student.scoring import Scorer, build_scorer
+
+TRUNCATION_MARKER = " [...] "  # stands between the head and the tail of a message too long to read whole
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class LlamaStudent:
         self._prefix_cache = None if settings.prefix_cache_dir is None else PrefixCache(settings.prefix_cache_dir)
         self._chat = chat_format_for(self._context.architecture)
         self._end_tokens = self._context.tokenize(message_end(self._chat), parse_special=True)
+        self._marker_tokens = self._context.tokenize(TRUNCATION_MARKER, parse_special=False)
         self._scorer = self._prepare(prompt)
 
     @property
@@ -62,12 +65,28 @@ class LlamaStudent:
         self._scorer = self._prepare(prompt)
 
     def classify(self, texts: Sequence[str]) -> list[Classification]:
-        """One classification per text, in order."""
-        return [self._scorer.classify(logits) for logits in self._score([self._stem(text) for text in texts])]
+        """One classification per text, in order; a text over the token budget is read as head + tail."""
+        fitted = [self._fit(text) for text in texts]
+        results = self._score([tokens + self._end_tokens for tokens, _cut in fitted])
+        return [
+            replace(self._scorer.classify(logits), truncated=cut)
+            for logits, (_tokens, cut) in zip(results, fitted, strict=True)
+        ]
 
     def decoded_token_count(self, text: str) -> int:
         """Tokens decoded after the prefix to classify `text` (its stem plus every branch)."""
         return len(self._stem(text)) + sum(len(branch.tokens) for branch in self._scorer.branches)
+
+    def _fit(self, text: str) -> tuple[list[int], bool]:
+        """The message's tokens within `max_message_tokens`: all of them, or its head and its tail around a
+        marker (abuse after a screen of filler is still read), and whether it was cut."""
+        tokens = self._context.tokenize(text, parse_special=False)
+        budget = self._settings.max_message_tokens
+        if len(tokens) <= budget:
+            return tokens, False
+        room = max(budget - len(self._marker_tokens), 2)
+        tail = room // 2
+        return tokens[: room - tail] + self._marker_tokens + tokens[len(tokens) - tail :], True
 
     def _prepare(self, prompt: PromptVersion) -> Scorer:
         scorer = build_scorer(self._settings.mode, prompt, self._tokenize, self._model_file.sha256)
@@ -96,8 +115,7 @@ class LlamaStudent:
         return self._context.tokenize(text, parse_special=parse_special)
 
     def _stem(self, text: str) -> list[int]:
-        message = self._context.tokenize(text, parse_special=False)[: self._settings.max_message_tokens]
-        return message + self._end_tokens
+        return self._fit(text)[0] + self._end_tokens
 
     def _chunks(self, stems: list[list[int]]) -> Iterator[list[list[int]]]:
         """Group stems so each group fits the free KV cells and the sequence slots (one stem when isolated)."""

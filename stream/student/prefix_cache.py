@@ -6,15 +6,23 @@ known save/restore bugs upstream, so each entry carries the logits of a canary s
 after a fresh prefill; a restore is trusted only when the canary reproduces them.
 
 Files (`<key>.state`, `<key>.canary.npy`, then `<key>.json` last, marking the entry complete) are
-written to a temporary name and renamed into place; the least recently used entries beyond `keep`
-are deleted.
+written to a uniquely named temporary file, fsynced and renamed into place, so workers sharing the
+directory (containers on one volume, all pid 1) never see each other's half-written files. Garbage
+collection deletes complete entries beyond the `keep` most recently used, and other files only once
+they are older than `STALE_S` (another worker may be between writing a `.state` and its `.json`).
+
+The cache is optional: any error reading or writing it (a truncated file, a full disk, permissions)
+is logged and the prefix is computed and round-tripped through memory instead, which gives the
+cells the same layout a restored prefix has, so decisions do not depend on the cache.
 """
 
+import contextlib
 import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -22,8 +30,12 @@ from typing import TypeVar
 import llama_cpp
 import numpy as np
 import numpy.typing as npt
+import structlog
 
+from stream.errors import InferenceError
 from stream.student.llama_context import ContextSettings, LlamaContext
+
+log = structlog.get_logger("stream.student.prefix_cache")
 
 CANARY_TEXT = "Hello, is this the right place to ask about the weekend schedule?"
 CANARY_TOLERANCE = 1e-4  # a restore must reproduce the recorded canary (same layout, same bits)
@@ -35,7 +47,8 @@ CANARY_SUFFIX = ".canary.npy"
 META_SUFFIX = ".json"
 BYTES_PER_MB = 1024 * 1024
 TMP_MARKER = ".tmp-"
-STALE_TMP_S = 600.0
+STALE_S = 600.0  # files of no complete entry younger than this may belong to a write in progress
+CACHE_ERRORS = (OSError, ValueError, EOFError, InferenceError)
 
 T = TypeVar("T")
 
@@ -67,7 +80,7 @@ class PrefixKey:
 class PrefixLoad:
     """How a prefix came to be in the context."""
 
-    source: str  # "restored", "computed", or "recomputed" after a failed canary check
+    source: str  # "restored", "computed", "recomputed" after a failed canary check, "uncached" on a cache error
     seconds: float
     state_bytes: int
 
@@ -80,8 +93,20 @@ class PrefixCache:
         self.keep = keep
 
     def load_or_compute(self, context: LlamaContext, key: PrefixKey, tokens: Sequence[int]) -> PrefixLoad:
-        """Put the prefix `tokens` into `context`: restored and verified when possible, else computed and saved."""
+        """Put the prefix `tokens` into `context`: restored and verified when possible, else computed and saved;
+        computed and round-tripped in memory when the cache itself fails."""
         started = time.perf_counter()
+        try:
+            return self._load_or_compute(context, key, tokens, started)
+        except CACHE_ERRORS as exc:
+            log.warning("prefix_cache_unusable", directory=str(self.directory), error=repr(exc))
+        context.evaluate_prefix(tokens)
+        size = context.reload_prefix_in_memory()
+        return PrefixLoad("uncached", time.perf_counter() - started, size)
+
+    def _load_or_compute(
+        self, context: LlamaContext, key: PrefixKey, tokens: Sequence[int], started: float
+    ) -> PrefixLoad:
         if self._restore(context, key, tokens):
             self._touch(key)
             return PrefixLoad("restored", time.perf_counter() - started, self._path(key, STATE_SUFFIX).stat().st_size)
@@ -117,14 +142,17 @@ class PrefixCache:
         return size
 
     def collect_garbage(self) -> list[Path]:
-        """Delete entries beyond the `keep` most recently used, and leftovers of interrupted writes."""
-        entries = sorted(self.directory.glob(f"*{META_SUFFIX}"), key=lambda p: p.stat().st_mtime, reverse=True)
-        live = {path.name.removesuffix(META_SUFFIX) for path in entries[: self.keep]}
+        """Delete complete entries beyond the `keep` most recently used, and stale leftovers of other writes."""
+        entries = sorted(_with_mtimes(self.directory.glob(f"*{META_SUFFIX}")), key=lambda pair: -pair[1])
+        complete = {path.name.removesuffix(META_SUFFIX) for path, _mtime in entries}
+        live = {path.name.removesuffix(META_SUFFIX) for path, _mtime in entries[: self.keep]}
+        now = time.time()
         removed = []
-        for path in self.directory.iterdir():
-            # Another process may be writing its own temporary file right now: only old ones are debris.
-            stale_tmp = TMP_MARKER in path.name and path.stat().st_mtime < time.time() - STALE_TMP_S
-            if stale_tmp or path.name.split(".", 1)[0] not in live:
+        # `.json` files sort first, so an evicted entry stops being complete before its state goes.
+        for path, mtime in sorted(_with_mtimes(self.directory.iterdir()), key=lambda pair: _eviction_order(pair[0])):
+            stem = path.name.split(".", 1)[0]
+            evicted = stem in complete and stem not in live and TMP_MARKER not in path.name
+            if stem not in live and (evicted or now - mtime > STALE_S):
                 path.unlink(missing_ok=True)
                 removed.append(path)
         return removed
@@ -143,7 +171,8 @@ class PrefixCache:
         return self.directory / f"{key.digest}{suffix}"
 
     def _touch(self, key: PrefixKey) -> None:
-        self._path(key, META_SUFFIX).touch()
+        with contextlib.suppress(OSError):  # recency is a hint; another worker may have just evicted the entry
+            self._path(key, META_SUFFIX).touch()
 
 
 def canary_tokens(context: LlamaContext) -> list[int]:
@@ -161,12 +190,35 @@ def _save_array(path: Path, array: npt.NDArray[np.float32]) -> None:
         np.save(stream, array)
 
 
+def _with_mtimes(paths: Iterable[Path]) -> Iterator[tuple[Path, float]]:
+    """Paths with their modification times; a file another worker just deleted is skipped."""
+    for path in paths:
+        try:
+            yield path, path.stat().st_mtime
+        except FileNotFoundError:
+            continue
+
+
+def _eviction_order(path: Path) -> tuple[bool, str]:
+    return (not path.name.endswith(META_SUFFIX), path.name)
+
+
 def _atomic(final: Path, write: Callable[[Path], T]) -> T:
-    """Run `write` on a temporary file beside `final`, then rename it into place."""
-    tmp = final.with_name(f"{final.name}{TMP_MARKER}{os.getpid()}")
+    """Run `write` on a uniquely named temporary file beside `final`, fsync it, then rename it into place."""
+    tmp = final.with_name(f"{final.name}{TMP_MARKER}{uuid.uuid4().hex}")
     try:
         result = write(tmp)
+        _fsync(tmp)
         os.replace(tmp, final)
+        _fsync(final.parent)
     finally:
         tmp.unlink(missing_ok=True)
     return result
+
+
+def _fsync(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

@@ -23,6 +23,7 @@ class Classification:
     probabilities: dict[str, float]
     instruction_ids: list[str] = field(default_factory=list)
     instruction_scores: dict[str, float] = field(default_factory=dict)
+    truncated: bool = False  # the message was longer than the token budget: only its head and tail were read
 
 
 class StudentModel(Protocol):

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from schemas import PromptVersion, ScoringMode
+from stream.errors import InferenceError
 from stream.student.label_scoring import Probabilities, apply_label_biases, calibrate, first_token_ids, softmax
 from stream.student.llama_context import Branch, Logits
 from stream.student.prompt_format import (
@@ -61,6 +62,8 @@ class Scorer:
 
     def classify(self, logits: Sequence[Logits]) -> Classification:
         """The classification for one message from its branches' logits."""
+        if not all(np.isfinite(branch).all() for branch in logits):
+            raise InferenceError("the model produced non-finite logits for this message")
         calibrated = [
             calibrate(softmax(branch), baseline) for branch, baseline in zip(logits, self.content_free, strict=True)
         ]

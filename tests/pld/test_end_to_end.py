@@ -25,7 +25,7 @@ MALFORMED: dict[bytes, DeadLetterReason] = {
     b'{"id": "m-2"}': DeadLetterReason.INVALID_SCHEMA,
     b'{"id": "m-3", "text": "   "}': DeadLetterReason.EMPTY_TEXT,
     b'{"id": "m 4", "text": "bad id"}': DeadLetterReason.INVALID_SCHEMA,
-    b"\xff\xfe\x00 binary": DeadLetterReason.NOT_JSON,
+    b"\xff\xfe\x00 binary": DeadLetterReason.NOT_UTF8,
 }
 
 

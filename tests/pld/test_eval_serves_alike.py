@@ -16,6 +16,7 @@ from tests.fixtures_services import TopicsFactory
 from tests.worker_process import WorkerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.model]
+SCRATCH_DB = 4  # PLD_PROMPT_FILE activates the version for every worker on its Redis: keep it off theirs
 
 EXPECTED_LABEL = {"benign": "allow", "spam": "review", "abusive": "block"}
 VARIANTS = ("", " Thanks.", " See you.")
@@ -60,7 +61,7 @@ def test_eval_decisions_equal_the_workers(
     worker = WorkerProcess(
         env={
             "PLD_KAFKA_BOOTSTRAP": kafka_bootstrap,
-            "PLD_REDIS_URL": redis_url,
+            "PLD_REDIS_URL": redis_url.rsplit("/", 1)[0] + f"/{SCRATCH_DB}",
             "PLD_REQUESTS_TOPIC": topics.requests,
             "PLD_DECISIONS_TOPIC": topics.decisions,
             "PLD_DLQ_TOPIC": topics.dlq,

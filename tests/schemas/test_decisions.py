@@ -1,14 +1,17 @@
 """ModerationDecision and DeadLetter: invariants consumers rely on."""
 
+import hashlib
 from datetime import UTC, datetime
 
 import pytest
 from pydantic import ValidationError
 
 from schemas import DeadLetter, DeadLetterReason, ModelId, ModerationDecision
+from schemas.dead_letters import MAX_KEY_BYTES, MAX_ORIGINAL_BYTES
 from tests.schemas.test_prompts import make_prompt
 
 MODEL = ModelId(file_name="m.gguf", sha256="0" * 64)
+KAFKA_DEFAULT_MAX_RECORD_BYTES = 1_000_000
 
 
 def make_decision(**overrides: object) -> ModerationDecision:
@@ -74,3 +77,24 @@ def test_dead_letter_keeps_original_bytes() -> None:
         rejected_at=datetime.now(UTC),
     )
     assert DeadLetter.model_validate_json(letter.model_dump_json()).original == original
+
+
+def test_a_dead_letter_too_large_for_kafka_keeps_a_prefix_and_says_so() -> None:
+    """A huge original is cut to MAX_ORIGINAL_BYTES, its full size and sha256 kept; the letter fits a record."""
+    original = b"x" * (3 * MAX_ORIGINAL_BYTES)
+    letter = DeadLetter.wrap(
+        original,
+        b"k" * (2 * MAX_KEY_BYTES),
+        reason=DeadLetterReason.TOO_LARGE,
+        error="e" * 100_000,
+        topic="t",
+        partition=0,
+        offset=1,
+        worker_id="w",
+        rejected_at=datetime.now(UTC),
+    )
+    assert letter.original_truncated
+    assert letter.original_key_truncated
+    assert letter.original == original[:MAX_ORIGINAL_BYTES]
+    assert (letter.original_size, letter.original_sha256) == (len(original), hashlib.sha256(original).hexdigest())
+    assert len(letter.model_dump_json()) < KAFKA_DEFAULT_MAX_RECORD_BYTES

@@ -1,11 +1,21 @@
 """BatchProcessor with a fake student: one decision per valid request, one dead letter per bad record."""
 
+import asyncio
 import json
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from aiokafka.errors import KafkaTimeoutError
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from schemas import DeadLetterReason, ModelId
-from stream.batch import BatchProcessor
+from stream.app import BatchHandler
+from stream.batch import BatchOutcome, BatchProcessor
+from stream.breaker import CircuitBreaker
 from stream.errors import InferenceError
+from stream.health import HealthFile, read_health
 from stream.prompts import starter_prompt
 from stream.records import IncomingRecord
 from stream.student import FakeStudent
@@ -54,3 +64,83 @@ async def test_one_failing_message_does_not_sink_the_batch() -> None:
         outcome = await processor.process(records(request("a", "fine"), request("b", "poison")))
     assert [d.request_id for d in outcome.decisions] == ["a"]
     assert [letter.reason for letter in outcome.dead_letters] == [DeadLetterReason.INFERENCE_ERROR]
+
+
+class FlakyStudent(FakeStudent):
+    """Fails every text that contains 'fail', alone or in a batch (a model error tied to one input)."""
+
+    def classify(self, texts):  # type: ignore[no-untyped-def]
+        if any("fail" in text for text in texts):
+            raise RuntimeError("unexpected model error")
+        return super().classify(texts)
+
+
+RECORD_VALUES = st.one_of(
+    st.binary(max_size=64),
+    st.builds(lambda rid, text: request(f"r{rid}", text), st.integers(0, 99), st.text(max_size=30)),
+    st.sampled_from([request("p", "please fail"), b'{"id": "x", "text": "\\ud800"}', b"[" * 100]),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(RECORD_VALUES, max_size=12))
+def test_every_record_gets_exactly_one_output(values: list[bytes]) -> None:
+    """Whatever a batch holds, each record ends as one decision or one dead letter, and nothing is raised."""
+    student = FlakyStudent(starter_prompt(), MODEL)
+    with ThreadPoolExecutor(1) as executor:
+        processor = BatchProcessor(student, executor, "w1", max_message_bytes=4096, breaker=CircuitBreaker(1000))
+        outcome = asyncio.run(processor.process(records(*values)))
+    assert len(outcome.decisions) + len(outcome.dead_letters) == len(values)
+    letters = {letter.offset for letter in outcome.dead_letters}
+    assert len(letters) == len(outcome.dead_letters)
+
+
+class BrokenStudent(FakeStudent):
+    """A model that fails on everything."""
+
+    def classify(self, texts):  # type: ignore[no-untyped-def]
+        raise InferenceError("llama_decode returned -3")
+
+
+class RecordingOutputs:
+    """Collects published outcomes (a stand-in for the Kafka topics)."""
+
+    def __init__(self) -> None:
+        self.published: list[BatchOutcome] = []
+
+    async def publish(self, outcome: BatchOutcome) -> None:
+        self.published.append(outcome)
+
+
+async def test_a_broken_model_opens_the_breaker_and_holds_the_batch(tmp_path: Path) -> None:
+    """After N failures in a row nothing more is dead-lettered: the batch is held and health turns red."""
+    outputs = RecordingOutputs()
+    health = HealthFile(tmp_path / "health.json", "w1")
+    with ThreadPoolExecutor(1) as executor:
+        processor = BatchProcessor(BrokenStudent(starter_prompt(), MODEL), executor, "w1", 4096, CircuitBreaker(3))
+        handler = BatchHandler(processor, outputs, health, cooldown_s=0.05)  # type: ignore[arg-type]
+        batch = records(*(request(f"r{n}", f"message {n}") for n in range(5)))
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(handler.handle(batch), timeout=0.5)
+    assert outputs.published == []
+    assert read_health(health.path)["status"] == "unhealthy"
+
+
+async def test_a_failing_publish_retries_the_whole_batch(tmp_path: Path) -> None:
+    """A publish that fails once is retried; the batch is then published whole, and health is ok again."""
+
+    class FailingOnce(RecordingOutputs):
+        async def publish(self, outcome: BatchOutcome) -> None:
+            if not self.published and not getattr(self, "failed", False):
+                self.failed = True
+                raise KafkaTimeoutError
+            await super().publish(outcome)
+
+    outputs = FailingOnce()
+    health = HealthFile(tmp_path / "health.json", "w1")
+    with ThreadPoolExecutor(1) as executor:
+        processor = BatchProcessor(FakeStudent(starter_prompt(), MODEL), executor, "w1", 4096)
+        handler = BatchHandler(processor, outputs, health, cooldown_s=0.05)  # type: ignore[arg-type]
+        await handler.handle(records(request("a", "hello"), b"junk"))
+    assert [(len(o.decisions), len(o.dead_letters)) for o in outputs.published] == [(1, 1)]
+    assert read_health(health.path)["status"] == "ok"

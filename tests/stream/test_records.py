@@ -24,7 +24,7 @@ def test_valid_request_is_parsed() -> None:
     ("value", "reason"),
     [
         (b"not json", DeadLetterReason.NOT_JSON),
-        (b"\xff\xfe", DeadLetterReason.NOT_JSON),
+        (b"\xff\xfe", DeadLetterReason.NOT_UTF8),
         (b'{"id": "r1"}', DeadLetterReason.INVALID_SCHEMA),
         (b'["a list"]', DeadLetterReason.INVALID_SCHEMA),
         (b'{"id": "r1", "text": "  "}', DeadLetterReason.EMPTY_TEXT),

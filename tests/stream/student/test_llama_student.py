@@ -113,3 +113,18 @@ def test_joint_decoding_stays_within_its_bound(student_settings: StudentSettings
     finally:
         student.close()
     assert np.abs(alone - together).max() <= JOINT_PROB_DIFF_BOUND
+
+
+def test_a_long_message_is_read_head_and_tail(student_settings: StudentSettingsFactory) -> None:
+    """Past the token budget, the message's end is still read (abuse after filler) and the cut is flagged."""
+    student = build_student(student_settings(n_ctx=4096, max_message_tokens=64), starter_prompt())
+    filler = "The weather this week stays mild, with light wind and a few clouds in the afternoon. " * 30
+    try:
+        benign, abusive = student.classify([filler + "Have a lovely day!", filler + "I will find you and kill you."])
+        [short] = student.classify(["Have a lovely day!"])
+    finally:
+        student.close()
+    assert benign.truncated
+    assert abusive.truncated
+    assert not short.truncated
+    assert benign.probabilities != abusive.probabilities  # the differing tails were read

@@ -1,5 +1,7 @@
 """The persisted prefix cache on the real model: restore is exact, corruption is caught, old entries go."""
 
+import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -78,15 +80,53 @@ def test_failed_canary_falls_back_to_recompute(model_file: ModelFile, context: L
     assert cache.load_or_compute(context, key, prefix).source == "restored"
 
 
-def test_garbage_collection_keeps_the_newest(model_file: ModelFile, context: LlamaContext, tmp_path: Path) -> None:
-    """Beyond `keep` entries the least recently used are deleted, along with stray temporary files."""
+def test_garbage_collection_keeps_the_newest_and_others_fresh_files(
+    model_file: ModelFile, context: LlamaContext, tmp_path: Path
+) -> None:
+    """Beyond `keep` entries the least recently used go, and stale debris; another worker's fresh files stay."""
     prefix = prefix_of(context)
     cache = PrefixCache(tmp_path, keep=1)
-    stray = tmp_path / "deadbeef.state.tmp-1"
-    stray.write_bytes(b"x")
+    stale = tmp_path / "deadbeef.state.tmp-0f0f"
+    stale.write_bytes(b"x")
+    an_hour_ago = time.time() - 3600
+    os.utime(stale, (an_hour_ago, an_hour_ago))
+    in_flight = [tmp_path / "cafe0001.state.tmp-1a2b", tmp_path / "cafe0002.state"]  # a write between rename and .json
+    for path in in_flight:
+        path.write_bytes(b"x")
     old = PrefixKey.of(model_file.sha256, "0" * 64, prefix, SETTINGS)
     new = key_for(model_file, prefix)
     cache.load_or_compute(context, old, prefix)
     cache.load_or_compute(context, new, prefix)
     stems = {path.name.split(".", 1)[0] for path in tmp_path.iterdir()}
-    assert stems == {new.digest}
+    assert stems == {new.digest, "cafe0001", "cafe0002"}
+
+
+@pytest.mark.parametrize("damage", [b"", b"\x93NUMPY", b"garbage that is no array"])
+def test_a_damaged_canary_file_never_stops_start_up(
+    model_file: ModelFile, context: LlamaContext, tmp_path: Path, damage: bytes
+) -> None:
+    """An empty or truncated `.canary.npy` is a cache miss, not an error."""
+    prefix = prefix_of(context)
+    key = key_for(model_file, prefix)
+    cache = PrefixCache(tmp_path)
+    cache.load_or_compute(context, key, prefix)
+    (tmp_path / f"{key.digest}{CANARY_SUFFIX}").write_bytes(damage)
+    assert cache.load_or_compute(context, key, prefix).source in {"recomputed", "uncached"}
+    assert context.prefix_tokens == prefix
+
+
+def test_an_unusable_cache_dir_still_serves_the_restored_layout(
+    model_file: ModelFile, context: LlamaContext, tmp_path: Path
+) -> None:
+    """When the cache cannot be written (here its path is a file), the prefix is computed and round-tripped
+    in memory: the logits equal those of a prefix restored from a good cache, bit for bit."""
+    prefix = prefix_of(context)
+    key = key_for(model_file, prefix)
+    suffix = context.tokenize(SUFFIX_TEXT, parse_special=False)
+    PrefixCache(tmp_path / "good").load_or_compute(context, key, prefix)
+    restored = context.full_logits(suffix)
+    blocked = tmp_path / "not-a-dir"
+    blocked.write_text("a file where the cache dir should be")
+    load = PrefixCache(blocked / "cache").load_or_compute(context, key, prefix)
+    assert load.source == "uncached"
+    assert np.array_equal(context.full_logits(suffix), restored)
