@@ -1,10 +1,13 @@
 """`pld eval`: runs every system on the held-out test split and writes the report and its JSON summary."""
 
 import json
+import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+from tqdm import tqdm  # type: ignore[import-untyped]
 
 from distiller.assembly import baseline_prompt
 from distiller.datasets import load_dataset, sample
@@ -22,6 +25,8 @@ from stream.student.settings import StudentSettings
 
 BASELINE = "baseline: student, no instructions"
 PLD = "PLD: student + distilled instructions"
+RULES_ONLY = "PLD parts: rules only (exemplars removed)"
+EXEMPLARS_ONLY = "PLD parts: exemplars only (rules not shown)"
 TEACHER = "teacher with CoT"
 MS_PER_S = 1000.0
 SERVED_PROMPT_FILE = "prompt.json"
@@ -48,16 +53,18 @@ class EvalSettings:
 def run_eval(settings: EvalSettings) -> dict[str, Any]:
     """Evaluate; write `report.md`, plots, `summary.json`, the served prompt version (`prompt.json`, with
     its dev-fitted calibration) and its test decisions (`decisions.jsonl`) into `out_dir`; return the summary."""
-    dataset = load_dataset(settings.dataset, settings.cache_dir)
     pld_prompt = load_prompt_file(settings.prompt)
+    dataset = load_dataset(settings.dataset, settings.cache_dir)
     _check_labels(dataset, pld_prompt)
+    # The prompt says what the task is (a user's CSV knows only a generic text): the teacher reads the same.
+    dataset = replace(dataset, task=pld_prompt.task, labels=list(pld_prompt.labels))
     splits = EvalSplits(
         dataset=dataset.name,
         dev=sample(dataset.split(Split.DEV), settings.dev_limit),
         test=sample(dataset.split(Split.TEST), settings.limit),
     )
     baseline = run_student_system(
-        BASELINE, settings.student, baseline_prompt(dataset, f"{dataset.name}-baseline"), splits
+        BASELINE, settings.student, baseline_prompt(pld_prompt, f"{pld_prompt.version}-baseline"), splits
     )
     pld = run_student_system(PLD, settings.student, pld_prompt, splits)
     _write_served(settings.out_dir, pld, splits)
@@ -74,9 +81,15 @@ def run_eval(settings: EvalSettings) -> dict[str, Any]:
         notes += teacher_notes
     systems += reference_systems(dataset, dataset.split(Split.TRAIN), splits.test)
     rows: list[AblationRow] = []
+    parts: dict[str, float] = {}
     if settings.with_ablation:
+        for name, variant in _parts(pld_prompt).items():
+            system = run_student_system(name, settings.student, variant, splits).result
+            systems.append(system)
+            parts[_PART_KEYS[name]] = system.metrics.macro_f1
         rows = ablation(settings.student, pld_prompt, splits, pld.result.metrics.macro_f1)
     summary = summary_json(systems, BASELINE, PLD, TEACHER if settings.teacher else None, len(splits.test))
+    summary |= parts
     overview = _overview(settings, dataset, splits, pld.prompt)
     write_report(
         settings.out_dir, f"PLD evaluation: {dataset.name}, {settings.student_name}", overview, systems, rows, notes
@@ -89,6 +102,24 @@ def run_eval(settings: EvalSettings) -> dict[str, Any]:
     }
     (settings.out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+_PART_KEYS = {RULES_ONLY: "rules_only_macro_f1", EXEMPLARS_ONLY: "exemplars_only_macro_f1"}
+
+
+def _parts(prompt: PromptVersion) -> dict[str, PromptVersion]:
+    """The prompt's rules without their exemplars, and its exemplars without the rules (when it has both)."""
+    base = prompt.without_calibrations()
+    if not any(instruction.provenance.exemplars for instruction in base.instructions):
+        return {}
+    bare = [
+        instruction.model_copy(update={"provenance": instruction.provenance.model_copy(update={"exemplars": []})})
+        for instruction in base.instructions
+    ]
+    return {
+        RULES_ONLY: base.variant(f"{base.version}-rules-only", instructions=bare),
+        EXEMPLARS_ONLY: base.variant(f"{base.version}-exemplars-only", show_rules=False),
+    }
 
 
 def _write_served(out_dir: Path, system: FittedSystem, splits: EvalSplits) -> None:
@@ -129,7 +160,10 @@ def _teacher_system(settings: EvalSettings, dataset: Dataset, test: list[Example
     )  # fmt: skip
     teacher: Teacher = make_teacher(distill, cache)
     stats = CollectionStats()
-    replies = [sample_rationale(teacher, dataset, ex, cache, SampleSpec.nth(0, 0.0), stats=stats) for ex in test]
+    replies = [
+        sample_rationale(teacher, dataset, ex, cache, SampleSpec.nth(0, 0.0), stats=stats)
+        for ex in tqdm(test, desc="teacher: test", unit="example", file=sys.stderr)
+    ]
     seconds = time.perf_counter() - stats.started
     # Replies read back from the recorded cache say nothing about the teacher's speed.
     latency = MS_PER_S * seconds / stats.teacher_calls if stats.teacher_calls == len(test) and test else None

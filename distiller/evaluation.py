@@ -6,9 +6,12 @@ instructions differ, so a gain comes from the instructions. The biases are writt
 version the test decisions come from, so the report describes the exact version a worker serves.
 """
 
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from tqdm import tqdm  # type: ignore[import-untyped]
 
 from distiller.calibration import fit_calibration
 from distiller.examples import Dataset, Example
@@ -21,6 +24,7 @@ from stream.student.protocol import Classification
 from stream.student.settings import StudentSettings
 
 MS_PER_S = 1000.0
+PROGRESS_CHUNK = 16  # messages per student call, so progress shows while a split is scored
 
 
 @dataclass(frozen=True)
@@ -41,10 +45,19 @@ class FittedSystem:
     decisions: list[Classification]
 
 
-def classify_all(student: LlamaStudent, examples: Sequence[Example]) -> tuple[list[Classification], float]:
-    """The student's decisions on every example, and the mean latency per example in ms."""
+def classify_all(
+    student: LlamaStudent, examples: Sequence[Example], what: str = "student"
+) -> tuple[list[Classification], float]:
+    """The student's decisions on every example (progress on stderr), and the mean latency per example in ms.
+
+    Decoding is isolated per message by default, so chunking the calls changes no decision."""
     started = time.perf_counter()
-    decisions = student.classify([example.text for example in examples])
+    decisions: list[Classification] = []
+    with tqdm(total=len(examples), desc=what, unit="msg", file=sys.stderr, leave=False) as bar:
+        for start in range(0, len(examples), PROGRESS_CHUNK):
+            chunk = examples[start : start + PROGRESS_CHUNK]
+            decisions += student.classify([example.text for example in chunk])
+            bar.update(len(chunk))
     return decisions, MS_PER_S * (time.perf_counter() - started) / max(len(examples), 1)
 
 
@@ -52,8 +65,8 @@ def run_student_system(name: str, settings: StudentSettings, prompt: PromptVersi
     """Calibrate `prompt` on dev (unless it carries a calibration for this student), then decide test."""
     student = build_student(settings, prompt)
     try:
-        served, note = _calibrated(student, prompt, splits)
-        decisions, latency_ms = classify_all(student, splits.test)
+        served, note = _calibrated(student, prompt, splits, name)
+        decisions, latency_ms = classify_all(student, splits.test, f"{name}: test")
     finally:
         student.close()
     labels = prompt.label_names
@@ -63,11 +76,13 @@ def run_student_system(name: str, settings: StudentSettings, prompt: PromptVersi
     return FittedSystem(SystemResult(name, metrics, latency_ms, note), served, decisions)
 
 
-def _calibrated(student: LlamaStudent, prompt: PromptVersion, splits: EvalSplits) -> tuple[PromptVersion, str]:
+def _calibrated(
+    student: LlamaStudent, prompt: PromptVersion, splits: EvalSplits, name: str
+) -> tuple[PromptVersion, str]:
     """The version to decide test with, switched into the student, and a note on where its biases came from."""
     carried = prompt.calibration_for(student.model_id.sha256, student.mode)
     if carried is None:
-        dev_decisions, _ = classify_all(student, splits.dev)
+        dev_decisions, _ = classify_all(student, splits.dev, f"{name}: dev")
         carried = fit_calibration(dev_decisions, splits.dev, prompt, student, splits.dataset)
         prompt = prompt.with_calibration(carried)
         student.use_prompt(prompt)
@@ -96,7 +111,7 @@ def ablation(
     """Macro-F1 lost when each instruction is removed (delta = full - without; biases refitted on dev each time)."""
     rows = []
     base = prompt.without_calibrations()
-    for instruction in base.instructions:
+    for instruction in tqdm(base.instructions, desc="ablation", unit="rule", file=sys.stderr):
         remaining = [other for other in base.instructions if other.id != instruction.id]
         content = base.model_dump(exclude={"sha256", "instructions", "version", "calibrations"})
         reduced = PromptVersion.create(

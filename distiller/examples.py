@@ -22,6 +22,7 @@ class Example:
     text: str
     label: str
     group: str = ""  # examples sharing a group (e.g. one StereoSet context) always land in the same split
+    category: str = ""  # the source's finer category where it gives one (e.g. a harm type)
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,9 @@ teacher at all (`--teacher replay`) and anyone can rerun the mining from the rec
 """
 
 import json
+import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -14,17 +15,19 @@ from typing import Any
 import llama_cpp
 
 from distiller.abstraction import abstract, merge
-from distiller.assembly import assemble
+from distiller.assembly import AssemblySettings, assemble
 from distiller.datasets import load_dataset, sample
 from distiller.embeddings import StudentEmbedder
 from distiller.errors import TeacherError
 from distiller.examples import Dataset, Split
 from distiller.mining import Step, mine_patterns, normalise_step
 from distiller.rationales import Rationale, collect_rationales
+from distiller.selection import select_on_dev
 from distiller.teacher import ChatMessage, Teacher
 from distiller.teacher_cache import TeacherCache
 from distiller.teachers.local_llama import local_teacher
 from distiller.teachers.openai_compat import OpenAICompatibleTeacher, OpenAITeacherSettings
+from distiller.verification import verify
 from schemas import PromptVersion
 from stream.student import ModelFile
 from stream.student.factory import checked_model_file
@@ -58,6 +61,10 @@ class DistillSettings:
     min_support: int = 3
     min_purity: float = 0.5
     budget_tokens: int = 1500
+    exemplars_per_rule: int = 1
+    select_dev_limit: int = 150  # dev examples for instruction selection; 0 skips selection
+    task: str | None = None  # replaces the dataset's task text (a user's CSV has only a generic one)
+    label_descriptions: tuple[tuple[str, str], ...] = ()  # (label, description) replacing the generic ones
 
     @property
     def teacher_cache_path(self) -> Path:
@@ -97,7 +104,7 @@ def distill(settings: DistillSettings, teacher: Teacher | None = None) -> dict[s
     """Run the pipeline, write the prompt (and a summary beside it); return the summary.
 
     `teacher` overrides the configured backend (tests pass a fake)."""
-    dataset = load_dataset(settings.dataset, settings.cache_dir)
+    dataset = described(load_dataset(settings.dataset, settings.cache_dir), settings)
     train = sample(dataset.split(Split.TRAIN), settings.train_limit)
     cache = TeacherCache(settings.teacher_cache_path)
     teacher = teacher or make_teacher(settings, cache)
@@ -110,20 +117,54 @@ def distill(settings: DistillSettings, teacher: Teacher | None = None) -> dict[s
     try:
         patterns = mine_patterns(steps, embedder, settings.similarity, settings.min_support, settings.min_purity)
         candidates = abstract(patterns, dataset, teacher, cache)
-        merged, merge_notes = merge(candidates, embedder)
+        verified, verify_notes = verify(candidates, dataset, teacher, cache)
+        merged, merge_notes = merge(verified, embedder)
     finally:
         embedder.close()
     count = token_counter(student)
-    prompt, budget_notes = assemble(
-        dataset, merged, settings.version, teacher.id, count_tokens=count, budget_tokens=settings.budget_tokens
+    assembly = AssemblySettings(
+        version=settings.version,
+        teacher_id=teacher.id,
+        count_tokens=count,
+        budget_tokens=settings.budget_tokens,
+        examples={example.id: example for example in train},
+        exemplars_per_rule=settings.exemplars_per_rule,
     )
+    prompt, budget_notes = assemble(dataset, merged, assembly)
+    selection_notes: list[str] = []
+    dev = sample(dataset.split(Split.DEV), settings.select_dev_limit)
+    if settings.select_dev_limit and dev and prompt.instructions:
+        prompt, report = select_on_dev(prompt, settings.student, dev, dataset.name, progress=_progress)
+        selection_notes = [
+            f"selected on {len(dev)} dev examples: macro-F1 {report.start_score:.3f} -> {report.final_score:.3f}, "
+            f"dropped {report.dropped or 'nothing'} in {report.trials} trials",
+            *report.notes,
+        ]
     settings.out.parent.mkdir(parents=True, exist_ok=True)
     settings.out.write_text(json.dumps(prompt.model_dump(mode="json"), indent=2) + "\n")
     summary = _summary(settings, dataset, train_size=len(train), rationales=rationales, steps=len(steps))
     summary |= {"patterns": len(patterns), "instructions": len(prompt.instructions), "prompt_tokens": count(prompt)}
-    summary["notes"] = merge_notes + budget_notes
+    summary["notes"] = verify_notes + merge_notes + budget_notes + selection_notes
     settings.out.with_suffix(".summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def described(dataset: Dataset, settings: DistillSettings) -> Dataset:
+    """The dataset with the task text and label descriptions given on the command line, if any."""
+    descriptions = dict(settings.label_descriptions)
+    unknown = set(descriptions) - set(dataset.label_names)
+    if unknown:
+        raise ValueError(f"descriptions given for labels the data does not have: {sorted(unknown)}")
+    labels = [
+        label.model_copy(update={"description": descriptions[label.name]}) if label.name in descriptions else label
+        for label in dataset.labels
+    ]
+    return replace(dataset, task=settings.task or dataset.task, labels=labels)
+
+
+def _progress(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
 
 
 def steps_of(rationales: list[Rationale]) -> list[Step]:

@@ -10,6 +10,7 @@ from pathlib import Path
 from pld.distill_parsers import add_distill_parser, add_eval_parser
 from schemas import DeadLetterReason
 from stream.errors import SelfTestError
+from stream.logging import configure_logging
 from stream.settings import WorkerSettings
 from stream.student.settings import StudentSettings
 
@@ -66,12 +67,14 @@ def _bench(args: argparse.Namespace) -> int:
 def _distill(args: argparse.Namespace) -> int:
     from pld.distill_commands import run_distill  # noqa: PLC0415 - lazy, like the worker
 
+    configure_logging(to_stderr=True)  # stdout carries the summary JSON only
     return run_distill(args)
 
 
 def _eval(args: argparse.Namespace) -> int:
     from pld.distill_commands import run_evaluation  # noqa: PLC0415 - lazy, like the worker
 
+    configure_logging(to_stderr=True)  # stdout carries the summary JSON only
     return run_evaluation(args)
 
 

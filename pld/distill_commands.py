@@ -3,33 +3,28 @@
 import argparse
 import json
 import sys
-from pathlib import Path
 
-from distiller.chunked_models import QWEN_CODER_0_5B, assemble
 from distiller.eval_run import EvalSettings, run_eval
 from distiller.pipeline import DistillSettings, TeacherKind, distill
 from schemas import ScoringMode
 from stream.student.settings import StudentSettings
 
-EMBEDDED_STUDENT = "gemma-270m"
 
-
-def student_settings(name: str, mode: str | None = None) -> StudentSettings:
-    """The worker's student settings (`PLD_*`), with the model named on the command line and the mode."""
+def student_settings(name: str | None, mode: str | None = None) -> StudentSettings:
+    """The worker's student settings (`PLD_*`), with the student and mode named on the command line."""
     settings = StudentSettings()
     update: dict[str, object] = {}
     if mode is not None:
         update["scoring_mode"] = ScoringMode(mode)
-    if name == "qwen-0.5b":
-        update |= {"model_path": assemble(QWEN_CODER_0_5B, settings.cache_dir), "model_sha256": QWEN_CODER_0_5B.sha256}
-    elif name != EMBEDDED_STUDENT:
-        update |= {"model_path": Path(name), "model_sha256": None}
+    if name is not None:
+        update |= {"student": name, "model_path": None, "model_sha256": None}
     return settings.model_copy(update=update)
 
 
 def run_distill(args: argparse.Namespace) -> int:
     """`pld distill`."""
     student = student_settings(args.student)
+    task, descriptions = _descriptions(args)
     settings = DistillSettings(
         dataset=args.dataset,
         out=args.out,
@@ -44,6 +39,10 @@ def run_distill(args: argparse.Namespace) -> int:
         min_support=args.min_support,
         min_purity=args.min_purity,
         budget_tokens=args.budget_tokens,
+        exemplars_per_rule=args.exemplars,
+        select_dev_limit=args.select_dev_limit,
+        task=task,
+        label_descriptions=tuple(sorted(descriptions.items())),
     )
     summary = distill(settings)
     sys.stdout.write(json.dumps(summary, indent=2) + "\n")
@@ -59,7 +58,7 @@ def run_evaluation(args: argparse.Namespace) -> int:
         out_dir=args.out,
         cache_dir=student.cache_dir,
         student=student,
-        student_name=args.student,
+        student_name=student.student if student.model_path is None else str(student.model_path),
         limit=args.limit,
         dev_limit=args.dev_limit,
         teacher=None if args.teacher == "none" else TeacherKind(args.teacher),
@@ -73,3 +72,19 @@ def run_evaluation(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(f"report: {args.out / 'report.md'}\n")
     return 0
+
+
+def _descriptions(args: argparse.Namespace) -> tuple[str | None, dict[str, str]]:
+    """The task text and label descriptions from `--describe FILE`, overridden by `--task` and `--label-description`."""
+    task: str | None = None
+    descriptions: dict[str, str] = {}
+    if args.describe is not None:
+        described = json.loads(args.describe.read_text(encoding="utf-8"))
+        task = described.get("task")
+        descriptions = {str(name): str(text) for name, text in described.get("labels", {}).items()}
+    for pair in args.label_description:
+        name, separator, text = pair.partition("=")
+        if not separator or not text.strip():
+            raise SystemExit(f"--label-description wants LABEL=TEXT, got {pair!r}")
+        descriptions[name.strip()] = text.strip()
+    return args.task or task, descriptions

@@ -3,7 +3,7 @@
 import argparse
 from pathlib import Path
 
-STUDENTS = ("gemma-270m", "qwen-0.5b")
+STUDENTS = ("gemma-270m", "qwen-0.5b", "qwen-1.5b")  # stream/student/catalogue.py
 TEACHERS = ("local", "openai", "replay")
 MODES = ("single_pass", "rule_check")
 
@@ -15,7 +15,7 @@ def add_distill_parser(commands: "argparse._SubParsersAction[argparse.ArgumentPa
     parser.add_argument("--teacher", choices=list(TEACHERS), default="local")
     parser.add_argument("--out", type=Path, required=True, help="prompt file to write, e.g. prompts/stereoset.json")
     parser.add_argument("--version", help="prompt version name (default: the output file's stem)")
-    parser.add_argument("--student", default=STUDENTS[0], help=f"{' | '.join(STUDENTS)} | path to a GGUF")
+    parser.add_argument("--student", help=f"{' | '.join(STUDENTS)} | a GGUF path (default: PLD_STUDENT)")
     parser.add_argument("--train-limit", type=int, default=60, help="train examples sent to the teacher")
     parser.add_argument("--samples", type=int, default=1, help="teacher samples per example")
     parser.add_argument("--max-tokens", type=int, default=256, help="longest teacher rationale")
@@ -23,6 +23,21 @@ def add_distill_parser(commands: "argparse._SubParsersAction[argparse.ArgumentPa
     parser.add_argument("--min-support", type=int, default=3, help="fewest supporting examples per pattern")
     parser.add_argument("--min-purity", type=float, default=0.5, help="lowest label purity per pattern")
     parser.add_argument("--budget-tokens", type=int, default=1500, help="largest prompt prefix, in student tokens")
+    parser.add_argument("--exemplars", type=int, default=1, choices=[0, 1, 2], help="demonstrations per rule")
+    parser.add_argument(
+        "--select-dev-limit", type=int, default=150, help="dev examples to select instructions on (0: no selection)"
+    )
+    parser.add_argument("--task", help="the task text the teacher and the student read (default: the dataset's)")
+    parser.add_argument(
+        "--label-description",
+        action="append",
+        default=[],
+        metavar="LABEL=TEXT",
+        help="what a label means, e.g. 'spam=Unsolicited advertising or scams.' (repeatable)",
+    )
+    parser.add_argument(
+        "--describe", type=Path, help='a JSON file {"task": "...", "labels": {"label": "description"}} (flags win)'
+    )
 
 
 def add_eval_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -31,7 +46,7 @@ def add_eval_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParse
     parser.add_argument("--dataset", required=True)
     parser.add_argument("--prompt", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True, help="report directory")
-    parser.add_argument("--student", default=STUDENTS[0], help=f"{' | '.join(STUDENTS)} | path to a GGUF")
+    parser.add_argument("--student", help=f"{' | '.join(STUDENTS)} | a GGUF path (default: PLD_STUDENT)")
     parser.add_argument("--limit", type=int, default=300, help="test examples (deterministic sample)")
     parser.add_argument("--dev-limit", type=int, default=150, help="dev examples for fitting label biases")
     parser.add_argument("--teacher", choices=[*list(TEACHERS), "none"], default="local")

@@ -2,13 +2,21 @@
 
 from schemas.dead_letters import DeadLetter, DeadLetterReason
 from schemas.decisions import ModelId, ModerationDecision
-from schemas.prompts import Instruction, InstructionProvenance, LabelCalibration, LabelDefinition, PromptVersion
+from schemas.prompts import (
+    Exemplar,
+    Instruction,
+    InstructionProvenance,
+    LabelCalibration,
+    LabelDefinition,
+    PromptVersion,
+)
 from schemas.requests import ModerationRequest
 from schemas.scoring import ScoringMode
 
 __all__ = [
     "DeadLetter",
     "DeadLetterReason",
+    "Exemplar",
     "Instruction",
     "InstructionProvenance",
     "LabelCalibration",

@@ -4,10 +4,11 @@ A version's `sha256` is computed over its canonical content (every field but `sh
 compact JSON), so any edit to an instruction, a label or the task yields a new hash; a version whose
 stored hash does not match its content is rejected.
 
-A version may carry `calibrations`: per-label decision biases that `pld eval` fitted on a dev split for
-one student model and scoring mode. They are part of the hashed content, so the version a report
-describes is exactly the version a worker serves. An empty list is left out of the hash, so versions
-written before calibrations existed keep their sha256.
+An instruction may carry up to two exemplars (its own supporting examples, rendered as worked
+demonstrations); they are hashed with it. A version may carry `calibrations`: per-label decision
+biases that `pld eval` fitted on a dev split for one student model and scoring mode. They are part
+of the hashed content, so the version a report describes is exactly the version a worker serves.
+Empty lists are left out of the hash, so versions written before either existed keep their sha256.
 """
 
 import hashlib
@@ -38,6 +39,8 @@ InstructionSource = Literal["hand_written", "distilled"]
 
 INSTRUCTION_ID_PREFIX = "ins-"
 INSTRUCTION_ID_HEX_CHARS = 10
+MAX_EXEMPLARS = 2
+MAX_EXEMPLAR_CHARS = 400
 CALIBRATED_VERSION_MARK = ".cal-"
 CALIBRATION_DIGEST_CHARS = 8
 
@@ -49,6 +52,16 @@ class LabelDefinition(BaseModel):
 
     name: Label
     description: Annotated[str, StringConstraints(min_length=1, max_length=MAX_INSTRUCTION_CHARS)]
+
+
+class Exemplar(BaseModel):
+    """One of an instruction's own supporting examples, shown to the student as a worked demonstration."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    example_id: Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS)]
+    text: Annotated[str, StringConstraints(min_length=1, max_length=MAX_EXEMPLAR_CHARS)]
+    label: Label
 
 
 class InstructionProvenance(BaseModel):
@@ -64,6 +77,7 @@ class InstructionProvenance(BaseModel):
     support: int = Field(default=0, ge=0)
     purity: float | None = Field(default=None, ge=0.0, le=1.0)
     notes: str | None = None
+    exemplars: list[Exemplar] = Field(default_factory=list, max_length=MAX_EXEMPLARS)
 
 
 def instruction_id(text: str, target_label: str) -> str:
@@ -123,6 +137,7 @@ class PromptVersion(BaseModel):
     default_label: Label
     instructions: list[Instruction] = Field(max_length=MAX_INSTRUCTIONS)
     calibrations: list[LabelCalibration] = Field(default_factory=list, max_length=MAX_LABELS)
+    show_rules: bool = True  # False: the prompt shows only the rules' exemplars (an ablation, or a choice)
     sha256: Sha256
 
     @classmethod
@@ -163,6 +178,11 @@ class PromptVersion(BaseModel):
         content = self.model_dump(exclude={"sha256", "version", "calibrations"})
         return PromptVersion.create(**content, version=self.version.split(CALIBRATED_VERSION_MARK)[0])
 
+    def variant(self, version: str, **changes: Any) -> "PromptVersion":
+        """A new version with `changes` (e.g. other instructions), no calibration, named `version`."""
+        content = self.model_dump(exclude={"sha256", "version", "calibrations"})
+        return PromptVersion.create(**{**content, **changes}, version=version)
+
     @model_validator(mode="after")
     def _check_consistency(self) -> Self:
         names = self.label_names
@@ -198,6 +218,11 @@ def canonical_sha256(content: dict[str, Any]) -> str:
     normalised = _PromptContent.model_validate(content).model_dump(mode="json")
     if not normalised["calibrations"]:
         del normalised["calibrations"]  # versions from before calibrations existed keep their hash
+    if normalised["show_rules"]:
+        del normalised["show_rules"]  # likewise for the default layout
+    for instruction in normalised["instructions"]:
+        if not instruction["provenance"]["exemplars"]:
+            del instruction["provenance"]["exemplars"]  # likewise for instructions without exemplars
     canonical = json.dumps(normalised, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -213,3 +238,4 @@ class _PromptContent(BaseModel):
     default_label: str
     instructions: list[Instruction]
     calibrations: list[LabelCalibration] = Field(default_factory=list)
+    show_rules: bool = True

@@ -6,10 +6,12 @@ import sys
 import structlog
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """Route structlog (and stdlib logging) to stdout at `level`."""
+def configure_logging(level: str = "INFO", *, to_stderr: bool = False) -> None:
+    """Route structlog (and stdlib logging) to stdout at `level`, or to stderr for commands whose stdout
+    is their result (`pld eval --json`)."""
+    stream = sys.stderr if to_stderr else sys.stdout
     renderer: structlog.types.Processor = (
-        structlog.dev.ConsoleRenderer() if sys.stdout.isatty() else structlog.processors.JSONRenderer()
+        structlog.dev.ConsoleRenderer() if stream.isatty() else structlog.processors.JSONRenderer()
     )
     structlog.configure(
         processors=[
@@ -20,6 +22,6 @@ def configure_logging(level: str = "INFO") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        logger_factory=structlog.PrintLoggerFactory(stream),
         cache_logger_on_first_use=True,
     )

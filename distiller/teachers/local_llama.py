@@ -9,9 +9,9 @@ from typing import Any
 import structlog
 from llama_cpp import Llama
 
-from distiller.chunked_models import QWEN_CODER_1_5B, assemble
 from distiller.errors import TeacherError
 from distiller.teacher import ChatMessage
+from stream.student.chunked_models import QWEN_CODER_1_5B, assemble
 from stream.student.model_file import ModelFile, sha256_of
 from stream.student.self_test import ensure_model_runs
 

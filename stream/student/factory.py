@@ -8,7 +8,8 @@ KV layout), scoring mode, decoding and calibration as what is served.
 from typing import TYPE_CHECKING
 
 from schemas import PromptVersion
-from stream.student.model_file import ModelFile, default_model_file, model_file_at
+from stream.student.catalogue import student_model_file
+from stream.student.model_file import ModelFile, model_file_at
 from stream.student.self_test import ensure_model_runs
 from stream.student.settings import StudentSettings
 
@@ -19,10 +20,10 @@ MAX_SEQUENCES = 256  # llama.cpp's LLAMA_MAX_SEQ; with a unified KV cache, unuse
 
 
 def resolve_model_file(settings: StudentSettings) -> ModelFile:
-    """The configured GGUF file, or the embedded default assembled into the cache dir."""
-    if settings.model_path is None:
-        return default_model_file(settings.cache_dir)
-    return model_file_at(settings.model_path, settings.model_sha256)
+    """`PLD_MODEL_PATH` when set, else the catalogue student `PLD_STUDENT` (assembled into the cache dir)."""
+    if settings.model_path is not None:
+        return model_file_at(settings.model_path, settings.model_sha256)
+    return student_model_file(settings.student, settings.cache_dir, settings.model_sha256)
 
 
 def checked_model_file(settings: StudentSettings) -> ModelFile:

@@ -1,17 +1,18 @@
 """Renders a `PromptVersion` and a message in Gemma's turn format, keeping user text out of control tokens.
 
 Turn markers follow the model family (Gemma or ChatML, chosen from the GGUF's architecture).
-The prefix (task, label definitions, lettered rules) is identical for every message, so it is
-evaluated once and cached. The message is tokenized as plain text, so a `<start_of_turn>` typed by
-a user is just characters, never a control token. After the message come short cues, each read at
-its last token: the label cue, the rule cue (which rule justifies the answer) and, in rule-check
-mode, one yes/no question per rule.
+The prefix (task, label definitions, lettered rules, then the rules' exemplars as worked
+demonstrations in exactly the format of a scored message: its turn, then `Label: <label>`) is
+identical for every message, so it is evaluated once and cached. The message is tokenized as plain
+text, so a `<start_of_turn>` typed by a user is just characters, never a control token. After the
+message come short cues, each read at its last token: the label cue, the rule cue (which rule
+justifies the answer) and, in rule-check mode, one yes/no question per rule.
 """
 
 import string
 from dataclasses import dataclass
 
-from schemas import Instruction, PromptVersion
+from schemas import Exemplar, Instruction, PromptVersion
 from stream.errors import PromptError
 
 
@@ -53,7 +54,7 @@ def rule_letter(index: int) -> str:
 
 
 def render_prefix(prompt: PromptVersion, chat: ChatFormat = GEMMA) -> str:
-    """The system part of the prompt: everything before the message text."""
+    """The system part of the prompt: everything before the message text (demonstrations included)."""
     labels = "\n".join(f"- {label.name}: {label.description}" for label in prompt.labels)
     rules = "\n".join(
         f"{rule_letter(index)}. {instruction.text} -> {instruction.target_label}"
@@ -61,11 +62,37 @@ def render_prefix(prompt: PromptVersion, chat: ChatFormat = GEMMA) -> str:
     )
     names = ", ".join(prompt.label_names)
     sections = [prompt.task, f"Labels:\n{labels}"]
-    if rules:
+    if rules and prompt.show_rules:
         sections.append(f"Rules:\n{rules}")
     sections.append(f"Answer with exactly one label ({names}).")
     body = "\n\n".join(sections)
-    return f"{chat.user_start}{body}\n\n{MESSAGE_CUE}"
+    demonstrations = "".join(
+        f"{MESSAGE_CUE}{_plain(exemplar.text, chat)}{chat.turn_end}{chat.model_start}"
+        f"{LABEL_CUE}{label_candidate(exemplar.label)}{chat.turn_end}{chat.user_start}"
+        for exemplar in demonstration_order(prompt)
+    )
+    return f"{chat.user_start}{body}\n\n{demonstrations}{MESSAGE_CUE}"
+
+
+def demonstration_order(prompt: PromptVersion) -> list[Exemplar]:
+    """Every instruction's exemplars, labels interleaved round-robin so no label always comes last."""
+    by_label: dict[str, list[Exemplar]] = {}
+    for instruction in prompt.instructions:
+        for exemplar in instruction.provenance.exemplars:
+            by_label.setdefault(exemplar.label, []).append(exemplar)
+    queues = list(by_label.values())
+    ordered: list[Exemplar] = []
+    while any(queues):
+        ordered += [queue.pop(0) for queue in queues if queue]
+    return ordered
+
+
+def _plain(text: str, chat: ChatFormat) -> str:
+    """Exemplar text is data: spell out any turn marker it contains so it cannot become a control token."""
+    for marker in {chat.user_start, chat.turn_end, chat.model_start}:
+        token = marker.strip()
+        text = text.replace(token, token.replace("<", "< "))
+    return text
 
 
 def message_end(chat: ChatFormat = GEMMA) -> str:

@@ -82,7 +82,7 @@ def build_scorer(mode: ScoringMode, prompt: PromptVersion, tokenize: Tokenize, m
     if mode is ScoringMode.SINGLE_PASS:
         label_ids = first_token_ids([label_candidate(n) for n in prompt.label_names], plain, "label")
         branches = [Branch(tokenize(label_cue(), True), label_ids)]
-        if prompt.instructions:
+        if prompt.instructions and prompt.show_rules:
             letters = [letter_candidate(i) for i in range(len(prompt.instructions))]
             branches.append(Branch(tokenize(rule_cue(), True), first_token_ids(letters, plain, "rule letter")))
     else:
@@ -106,7 +106,7 @@ def _single_pass(
     label = labels[int(np.argmax(label_probs))]
     scores: dict[str, float] = {}
     cited: list[str] = []
-    if prompt.instructions:
+    if prompt.instructions and prompt.show_rules:
         rule_probs = calibrated[1]
         scores = {ins.id: float(p) for ins, p in zip(prompt.instructions, rule_probs, strict=True)}
         uniform = 1.0 / len(prompt.instructions)

@@ -33,7 +33,8 @@ class StudentSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
 
     cache_dir: Path = Field(default_factory=_default_cache_dir)
-    model_path: Path | None = None
+    student: str = "gemma-270m"  # a catalogue name (stream/student/catalogue.py) or a GGUF path
+    model_path: Path | None = None  # a GGUF path; wins over `student` when set
     model_sha256: str | None = None
     n_ctx: PositiveInt = 8192
     n_threads: PositiveInt = Field(default_factory=_default_threads)

