@@ -43,9 +43,7 @@ def verify(
             if read_as is None:
                 notes.append(f"kept unverified (the teacher gave no clear label): '{candidate.text}'")
         else:
-            notes.append(
-                f"dropped: the teacher reads the condition as {read_as}, not the rule's label: '{candidate.text}'"
-            )
+            notes.append(f"dropped: the teacher reads the condition as {read_as}, not its label: '{candidate.text}'")
     return kept, notes
 
 
