@@ -22,8 +22,9 @@ CountTokens = Callable[[PromptVersion], int]
 
 def baseline_prompt(prompt: PromptVersion, version: str) -> PromptVersion:
     """The matched baseline of `prompt`: the same task text, labels and descriptions, no instructions or
-    exemplars (and no calibration: the evaluation fits its own)."""
-    content = prompt.model_dump(exclude={"sha256", "version", "instructions", "calibrations"})
+    exemplars, no calibration (the evaluation fits its own) and the worker's scoring mode (with no rules
+    to check, rule-check would only ever answer the default label)."""
+    content = prompt.model_dump(exclude={"sha256", "version", "instructions", "calibrations", "scoring_mode"})
     return PromptVersion.create(**content, version=version, instructions=[])
 
 

@@ -3,8 +3,10 @@
 Backward elimination: score the prompt on dev (the student's calibrated macro-F1 after fitting the
 label biases on the same examples, as `pld eval` does), then drop the instruction whose removal
 raises that score most, while it rises by at least `MIN_GAIN`; finally try the same prompt with only
-its exemplars shown (`show_rules=False`) and keep whichever scores higher. One student serves every
-trial (`use_prompt` swaps the prefix), and the test split is never read.
+its exemplars shown (`show_rules=False`) and keep whichever scores higher; last, the scoring mode
+(single-pass label tokens or one yes/no question per rule) is chosen the same way and recorded in
+the version. One student serves every trial (`use_prompt` swaps the prefix); the test split is never
+read.
 """
 
 from collections.abc import Callable, Sequence
@@ -12,7 +14,7 @@ from dataclasses import dataclass, field
 
 from distiller.calibration import fit_calibration
 from distiller.examples import Example
-from schemas import PromptVersion
+from schemas import PromptVersion, ScoringMode
 from stream.student.factory import build_student
 from stream.student.llama_student import LlamaStudent
 from stream.student.settings import StudentSettings
@@ -67,10 +69,30 @@ def select_on_dev(
             report.notes.append(f"exemplars only scored {exemplars_score:.3f} against {best:.3f} with the rules shown")
             if exemplars_score >= best + MIN_GAIN:
                 current, best = exemplars_only, exemplars_score
+        current, best = _choose_mode(current, best, score, report, settings.scoring_mode)
     finally:
         student.close()
     report.final_score = best
     return current.variant(prompt.version.split(".cal-")[0]), report
+
+
+def _choose_mode(
+    prompt: PromptVersion,
+    best: float,
+    score: Callable[[PromptVersion], float],
+    report: SelectionReport,
+    current: ScoringMode,
+) -> tuple[PromptVersion, float]:
+    """The prompt with the scoring mode that scores best on dev written into it (`best` is `current`'s)."""
+    chosen = prompt.variant(prompt.version, scoring_mode=current)
+    if prompt.show_rules and prompt.instructions:
+        other_mode = ScoringMode.RULE_CHECK if current is ScoringMode.SINGLE_PASS else ScoringMode.SINGLE_PASS
+        other = prompt.variant(prompt.version, scoring_mode=other_mode)
+        other_score = score(other)
+        report.notes.append(f"{other_mode} mode scored {other_score:.3f} against {best:.3f} in {current}")
+        if other_score >= best + MIN_GAIN:
+            return other, other_score
+    return chosen, best
 
 
 def _without(prompt: PromptVersion, index: int) -> PromptVersion:

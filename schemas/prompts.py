@@ -138,6 +138,7 @@ class PromptVersion(BaseModel):
     instructions: list[Instruction] = Field(max_length=MAX_INSTRUCTIONS)
     calibrations: list[LabelCalibration] = Field(default_factory=list, max_length=MAX_LABELS)
     show_rules: bool = True  # False: the prompt shows only the rules' exemplars (an ablation, or a choice)
+    scoring_mode: ScoringMode | None = None  # chosen on dev for the student; None: the worker's setting
     sha256: Sha256
 
     @classmethod
@@ -220,6 +221,8 @@ def canonical_sha256(content: dict[str, Any]) -> str:
         del normalised["calibrations"]  # versions from before calibrations existed keep their hash
     if normalised["show_rules"]:
         del normalised["show_rules"]  # likewise for the default layout
+    if normalised["scoring_mode"] is None:
+        del normalised["scoring_mode"]  # and for versions that leave the scoring mode to the worker
     for instruction in normalised["instructions"]:
         if not instruction["provenance"]["exemplars"]:
             del instruction["provenance"]["exemplars"]  # likewise for instructions without exemplars
@@ -239,3 +242,4 @@ class _PromptContent(BaseModel):
     instructions: list[Instruction]
     calibrations: list[LabelCalibration] = Field(default_factory=list)
     show_rules: bool = True
+    scoring_mode: ScoringMode | None = None

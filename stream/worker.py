@@ -24,7 +24,7 @@ from stream.batch import BatchProcessor
 from stream.breaker import CircuitBreaker
 from stream.health import HealthFile, HealthStatus
 from stream.logging import configure_logging
-from stream.prompts import RedisPromptStore, load_prompt_file, starter_prompt
+from stream.prompts import RedisPromptStore, default_prompt, load_prompt_file
 from stream.settings import WorkerSettings
 from stream.student.factory import build_student, checked_model_file
 from stream.student.prefix_cache import state_megabytes
@@ -37,10 +37,11 @@ CRASH_STOP_DEADLINE_S = 10.0  # after an agent crash, a clean stop gets this lon
 
 
 def active_prompt(settings: WorkerSettings) -> PromptVersion:
-    """`PLD_PROMPT_FILE` stored and activated in Redis when given; else the active version (seeded with the starter)."""
+    """`PLD_PROMPT_FILE` stored and activated in Redis when given; else the active version (seeded with the
+    default policy on an empty store)."""
     store = RedisPromptStore.from_url(settings.redis_url)
     if settings.prompt_file is None:
-        return store.active_or_seed(starter_prompt())
+        return store.active_or_seed(default_prompt())
     prompt = load_prompt_file(settings.prompt_file)
     store.put(prompt)
     store.activate(prompt.version)

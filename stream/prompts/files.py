@@ -9,6 +9,7 @@ from schemas import PromptVersion
 from stream.errors import PromptError
 
 STARTER_FILE = "starter.json"
+DEFAULT_FILE = "moderation.json"  # the distilled moderation policy, calibrated for the embedded student
 
 
 def parse_prompt(text: str, source: str) -> PromptVersion:
@@ -31,3 +32,12 @@ def load_prompt_file(path: Path) -> PromptVersion:
 def starter_prompt() -> PromptVersion:
     """The hand-written starter policy (allow / review / block) the demo runs with."""
     return parse_prompt(files("stream.prompts").joinpath(STARTER_FILE).read_text(encoding="utf-8"), STARTER_FILE)
+
+
+def default_prompt() -> PromptVersion:
+    """The policy a fresh worker is seeded with and `pld demo` runs: the distilled moderation prompt
+    (`stream/prompts/moderation.json`, from `prompts/moderation.json` via `pld eval`), else the starter."""
+    packaged = files("stream.prompts").joinpath(DEFAULT_FILE)
+    if not packaged.is_file():
+        return starter_prompt()
+    return parse_prompt(packaged.read_text(encoding="utf-8"), DEFAULT_FILE)

@@ -52,8 +52,8 @@ class LlamaStudent:
 
     @property
     def mode(self) -> ScoringMode:
-        """The scoring mode in use."""
-        return self._settings.mode
+        """The scoring mode in use: the prompt version's choice, else the settings' (`PLD_SCORING_MODE`)."""
+        return self._scorer.mode
 
     @property
     def prefix_token_count(self) -> int:
@@ -89,7 +89,8 @@ class LlamaStudent:
         return tokens[: room - tail] + self._marker_tokens + tokens[len(tokens) - tail :], True
 
     def _prepare(self, prompt: PromptVersion) -> Scorer:
-        scorer = build_scorer(self._settings.mode, prompt, self._tokenize, self._model_file.sha256)
+        mode = prompt.scoring_mode or self._settings.mode
+        scorer = build_scorer(mode, prompt, self._tokenize, self._model_file.sha256)
         prefix = self._context.tokenize(render_prefix(prompt, self._chat), parse_special=True, add_bos=True)
         self.prefix_load = self._load_prefix(prompt, prefix)
         self._scorer = scorer

@@ -8,14 +8,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
 from pld.traffic import Outputs, collect, produce, sample_messages
 from schemas import DeadLetterReason
-from stream.prompts import starter_prompt
+from stream.prompts import default_prompt
 from tests.fixtures_services import KafkaTopics, TopicsFactory
 from tests.worker_process import WorkerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.model]
+SCRATCH_DB = 6
 
 VALID_COUNT = 50
 SMALL_BATCH = 2  # small batches make the run long enough to stop the worker in the middle of it
@@ -35,11 +37,21 @@ def topics(kafka_topics: TopicsFactory) -> KafkaTopics:
 
 
 @pytest.fixture
-def worker(topics: KafkaTopics, kafka_bootstrap: str, redis_url: str, tmp_path: Path) -> Iterator[WorkerProcess]:
+def scratch_redis_url(redis_url: str) -> str:
+    """An empty Redis database: the worker seeds it with the default policy, whatever others left active."""
+    url = redis_url.rsplit("/", 1)[0] + f"/{SCRATCH_DB}"
+    redis.Redis.from_url(url).flushdb()
+    return url
+
+
+@pytest.fixture
+def worker(
+    topics: KafkaTopics, kafka_bootstrap: str, scratch_redis_url: str, tmp_path: Path
+) -> Iterator[WorkerProcess]:
     """A worker on this test's topics and its own consumer group (not started yet)."""
     env = {
         "PLD_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "PLD_REDIS_URL": redis_url,
+        "PLD_REDIS_URL": scratch_redis_url,
         "PLD_REQUESTS_TOPIC": topics.requests,
         "PLD_DECISIONS_TOPIC": topics.decisions,
         "PLD_DLQ_TOPIC": topics.dlq,
@@ -98,7 +110,7 @@ def test_all_decisions_and_dead_letters_survive_a_restart(
     assert duplicates <= SMALL_BATCH, f"{duplicates} decisions were repeated after the restart"
     assert Counter(letter.reason for letter in outputs.dead_letters) == Counter(MALFORMED.values())
     assert {letter.original for letter in outputs.dead_letters} == set(MALFORMED)
-    prompt = starter_prompt()
+    prompt = default_prompt()
     for decision in outputs.decisions:
         decision.check_against(prompt)
     assert '"event": "batch"' in worker.log()

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from stream.prompts import RedisPromptStore, starter_prompt
+from stream.prompts import RedisPromptStore, default_prompt
 from stream.settings import WorkerSettings
 from stream.worker import active_prompt
 from tests.schemas.test_prompts import make_prompt
@@ -32,6 +32,6 @@ def test_prompt_file_is_stored_and_activated(scratch_url: str, tmp_path: Path) -
     assert RedisPromptStore.from_url(scratch_url).active() == prompt
 
 
-def test_without_a_file_the_starter_seeds_an_empty_store(scratch_url: str) -> None:
-    """On a fresh Redis the worker runs (and records) the hand-written starter prompt."""
-    assert active_prompt(WorkerSettings(redis_url=scratch_url)) == starter_prompt()
+def test_without_a_file_the_default_policy_seeds_an_empty_store(scratch_url: str) -> None:
+    """On a fresh Redis the worker runs (and records) the shipped default policy."""
+    assert active_prompt(WorkerSettings(redis_url=scratch_url)) == default_prompt()
