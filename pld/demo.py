@@ -19,7 +19,7 @@ from ops.kafka import configured_kafka_port, ensure_kafka
 from ops.redis import configured_redis_port, ensure_redis
 from pld.traffic import Outputs, collect, produce, sample_messages
 from schemas import DeadLetter, ModerationDecision
-from stream.prompts import RedisPromptStore, default_prompt
+from stream.prompts import Pointer, PromptRegistry, default_prompt
 from stream.settings import WorkerSettings
 from stream.topics import ensure_topics
 
@@ -42,10 +42,10 @@ def run_demo(settings: WorkerSettings, timeout_s: float) -> int:
             "redis_url": ensure_redis(configured_redis_port()),
         }
     )
-    prompt = default_prompt()  # the demo shows the shipped policy, whatever an earlier run left active
-    store = RedisPromptStore.from_url(settings.redis_url)
-    store.put(prompt)
-    store.activate(prompt.version)
+    prompt = default_prompt()  # the demo shows the shipped policy, whatever an earlier run left in production
+    registry = PromptRegistry.from_url(settings.redis_url, settings.prompt_signing_key)
+    if registry.deployment().production != prompt.version:
+        registry.publish(prompt, Pointer.PRODUCTION, who="pld demo", why="the demo runs the shipped default policy")
     console.print(f"Kafka {settings.kafka_bootstrap}, Redis {settings.redis_url}, prompt {prompt.version}")
     asyncio.run(
         ensure_topics(

@@ -12,6 +12,7 @@ from schemas.prompts import (
 )
 from schemas.requests import ModerationRequest
 from schemas.scoring import ScoringMode
+from schemas.shadow import ShadowDecision, ShadowDisagreement
 
 __all__ = [
     "DeadLetter",
@@ -26,4 +27,6 @@ __all__ = [
     "ModerationRequest",
     "PromptVersion",
     "ScoringMode",
+    "ShadowDecision",
+    "ShadowDisagreement",
 ]

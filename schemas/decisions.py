@@ -40,6 +40,9 @@ class ModerationDecision(BaseModel):
     model_ms: Annotated[float, Field(ge=0.0)]
     batch_size: Annotated[int, Field(ge=1)]
     truncated: bool = False  # the text was longer than the token budget: its head and tail were read
+    served_as: str | None = None  # production, canary, pinned (PLD_PROMPT_FILE) or default (empty registry)
+    source_partition: int | None = None  # where the request was read, so an audit can replay it
+    source_offset: int | None = None
     decided_at: datetime
     worker_id: Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS)]
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from schemas import DeadLetter, ModerationDecision, ModerationRequest, PromptVersion
+from schemas import DeadLetter, ModerationDecision, ModerationRequest, PromptVersion, ShadowDisagreement
 
 JSON_DIR = Path(__file__).parent / "json"
 EXPORTED: dict[str, type[BaseModel]] = {
@@ -14,6 +14,7 @@ EXPORTED: dict[str, type[BaseModel]] = {
     "moderation_decision": ModerationDecision,
     "dead_letter": DeadLetter,
     "prompt_version": PromptVersion,
+    "shadow_disagreement": ShadowDisagreement,
 }
 
 

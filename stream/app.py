@@ -20,6 +20,7 @@ from stream.batch import BatchOutcome, BatchProcessor
 from stream.breaker import CircuitOpenError
 from stream.faults import inject_agent_crash_if_asked
 from stream.health import HealthFile, HealthStatus
+from stream.policy import ServingPolicy
 from stream.records import IncomingRecord
 from stream.settings import WorkerSettings
 
@@ -34,9 +35,10 @@ def create_app(
     settings: WorkerSettings,
     processor: BatchProcessor,
     health: HealthFile,
+    next_policy: Callable[[], ServingPolicy],
     on_crash: Callable[[BaseException], None],
 ) -> faust.App:
-    """A Faust app with one agent wired to `processor`."""
+    """A Faust app with one agent wired to `processor`; `next_policy` is asked once per batch (hot reload)."""
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
@@ -58,6 +60,7 @@ def create_app(
     outputs = Outputs(
         app.topic(settings.decisions_topic, key_type=bytes, value_type=bytes),
         app.topic(settings.dlq_topic, key_type=bytes, value_type=bytes),
+        app.topic(settings.shadow_topic, key_type=bytes, value_type=bytes),
     )
     handler = BatchHandler(processor, outputs, health, settings.breaker_cooldown_s)
 
@@ -69,7 +72,7 @@ def create_app(
             async for events in cast("AsyncIterator[list[faust.EventT[bytes]]]", batches):
                 records = [_record(event) for event in events]
                 inject_agent_crash_if_asked(records)
-                await handler.handle(records)
+                await handler.handle(records, next_policy())
                 for event in events:
                     await stream.ack(event)
         except asyncio.CancelledError:
@@ -86,11 +89,12 @@ def create_app(
 
 
 class Outputs:
-    """The two output topics, and publishing with broker acknowledgements."""
+    """The output topics, and publishing with broker acknowledgements."""
 
-    def __init__(self, decisions: faust.TopicT, dlq: faust.TopicT) -> None:
+    def __init__(self, decisions: faust.TopicT, dlq: faust.TopicT, shadow: faust.TopicT) -> None:
         self._decisions = decisions
         self._dlq = dlq
+        self._shadow = shadow
 
     async def publish(self, outcome: BatchOutcome) -> None:
         """Send every output and wait until the broker has acknowledged each one."""
@@ -101,6 +105,9 @@ class Outputs:
         for letter in outcome.dead_letters:
             key = f"{letter.topic}:{letter.partition}:{letter.offset}".encode()
             pending.append(await self._dlq.send(key=key, value=letter.model_dump_json().encode()))
+        for disagreement in outcome.shadow_disagreements:
+            key = disagreement.served.request_id.encode()
+            pending.append(await self._shadow.send(key=key, value=disagreement.model_dump_json().encode()))
         await asyncio.gather(*pending)
 
 
@@ -113,12 +120,12 @@ class BatchHandler:
         self._health = health
         self._cooldown_s = cooldown_s
 
-    async def handle(self, records: list[IncomingRecord]) -> None:
+    async def handle(self, records: list[IncomingRecord], policy: ServingPolicy) -> None:
         """Return once every record has a decision or a dead letter acknowledged by the broker."""
         attempt = 0
         while True:
             try:
-                outcome = await self._processor.process(records)
+                outcome = await self._processor.process(records, policy)
                 await self._outputs.publish(outcome)
             except CircuitOpenError as exc:
                 log.error(  # noqa: TRY400 - the breaker's message says it all; no traceback needed

@@ -1,5 +1,9 @@
 """`BatchProcessor`: turns a batch of raw records into decisions and dead letters. No Kafka here.
 
+Each request is decided by the student its batch's `ServingPolicy` assigns (production, or the
+canary for the canary's share); the decision is stamped with that student's prompt version. With a
+shadow in the policy, the shadow also scores every request and its disagreements are collected.
+
 Nothing a single message does can escape: a record that does not decode is dead-lettered with its
 reason; a message the model fails on is retried alone and then dead-lettered; a decision that cannot
 be built (e.g. non-finite probabilities) is dead-lettered. The one exception that leaves `process`
@@ -15,10 +19,20 @@ from datetime import UTC, datetime
 
 import structlog
 
-from schemas import DeadLetter, DeadLetterReason, ModerationDecision, ModerationRequest
+from schemas import (
+    DeadLetter,
+    DeadLetterReason,
+    ModerationDecision,
+    ModerationRequest,
+    ShadowDecision,
+    ShadowDisagreement,
+)
 from stream.breaker import CircuitBreaker
+from stream.policy import Role, ServingPolicy
 from stream.records import IncomingRecord, RejectedMessage, dead_letter, parse_request
 from stream.student.protocol import Classification, StudentModel
+
+Pending = list[tuple[IncomingRecord, ModerationRequest]]
 
 log = structlog.get_logger("stream.batch")
 MS_PER_S = 1000.0
@@ -40,6 +54,7 @@ class BatchOutcome:
 
     decisions: list[ModerationDecision] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    shadow_disagreements: list[ShadowDisagreement] = field(default_factory=list)
 
 
 class BatchProcessor:
@@ -47,31 +62,35 @@ class BatchProcessor:
 
     def __init__(
         self,
-        student: StudentModel,
         executor: Executor,
         worker_id: str,
         max_message_bytes: int,
         breaker: CircuitBreaker | None = None,
     ) -> None:
-        self._student = student
         self._executor = executor
         self._worker_id = worker_id
         self._max_message_bytes = max_message_bytes
         self.breaker = breaker or CircuitBreaker(DEFAULT_BREAKER_THRESHOLD)
 
-    async def process(self, records: list[IncomingRecord]) -> BatchOutcome:
-        """Decisions and dead letters for `records`; the model runs on the executor, off the event loop."""
+    async def process(self, records: list[IncomingRecord], policy: ServingPolicy) -> BatchOutcome:
+        """Decisions and dead letters for `records` under `policy`; the model runs on the executor."""
         started = time.perf_counter()
         outcome = BatchOutcome()
-        requests: list[tuple[IncomingRecord, ModerationRequest]] = []
+        requests: Pending = []
         for record in records:
             try:
                 requests.append((record, self._parse(record)))
             except RejectedMessage as rejection:
                 outcome.dead_letters.append(dead_letter(record, rejection, self._worker_id))
-        if requests:
-            await self._decide(requests, started, outcome)
-        self._log_batch(records, outcome, started)
+        groups: dict[int, tuple[StudentModel, Role, Pending]] = {}
+        for record, request in requests:
+            student, role = policy.decider_for(request.id)
+            groups.setdefault(id(student), (student, role, []))[2].append((record, request))
+        for student, role, group in groups.values():
+            await self._decide(student, role, group, started, outcome)
+        if policy.shadow is not None and outcome.decisions:
+            await self._shadow(policy.shadow, outcome, {request.id: request.text for _record, request in requests})
+        self._log_batch(records, outcome, started, policy)
         return outcome
 
     def _parse(self, record: IncomingRecord) -> ModerationRequest:
@@ -83,16 +102,11 @@ class BatchProcessor:
             raise RejectedMessage(DeadLetterReason.INVALID_SCHEMA, f"{type(exc).__name__}: {exc}") from exc
 
     async def _decide(
-        self, requests: list[tuple[IncomingRecord, ModerationRequest]], started: float, outcome: BatchOutcome
+        self, student: StudentModel, role: Role, requests: Pending, started: float, outcome: BatchOutcome
     ) -> None:
-        loop = asyncio.get_running_loop()
         texts = [request.text for _record, request in requests]
         model_started = time.perf_counter()
-        results: list[Classification | Exception]
-        try:
-            results = list(await loop.run_in_executor(self._executor, self._student.classify, texts))
-        except Exception:  # one bad message must not sink its neighbours: retry one by one
-            results = [await loop.run_in_executor(self._executor, self._classify_one, text) for text in texts]
+        results = await self._classify(student, texts)
         timing = _Timing(started, (time.perf_counter() - model_started) * MS_PER_S, len(texts))
         for (record, request), result in zip(requests, results, strict=True):
             if isinstance(result, Exception):
@@ -102,38 +116,65 @@ class BatchProcessor:
                 continue
             self.breaker.record_success()
             try:
-                outcome.decisions.append(self._decision(request, result, timing))
+                outcome.decisions.append(self._decision(student, role, (record, request), result, timing))
             except ValueError as exc:  # pydantic's ValidationError too: e.g. NaN probabilities
                 rejection = RejectedMessage(DeadLetterReason.OUTPUT_ERROR, f"no valid decision: {exc}")
                 outcome.dead_letters.append(dead_letter(record, rejection, self._worker_id))
 
-    def _classify_one(self, text: str) -> Classification | Exception:
+    async def _classify(self, student: StudentModel, texts: list[str]) -> list[Classification | Exception]:
+        loop = asyncio.get_running_loop()
         try:
-            return self._student.classify([text])[0]
-        except Exception as exc:  # handed back as this message's failure
-            return exc
+            return list(await loop.run_in_executor(self._executor, student.classify, texts))
+        except Exception:  # one bad message must not sink its neighbours: retry one by one
+            return [await loop.run_in_executor(self._executor, _classify_one, student, text) for text in texts]
 
-    def _decision(self, request: ModerationRequest, result: Classification, timing: "_Timing") -> ModerationDecision:
-        prompt = self._student.prompt
+    async def _shadow(self, shadow: StudentModel, outcome: BatchOutcome, texts_by_id: dict[str, str]) -> None:
+        """Score the decided requests with the shadow too; keep the disagreements. A shadow failure is logged
+        and costs nothing but the comparison."""
+        texts = [texts_by_id[decision.request_id] for decision in outcome.decisions]
+        answers = await self._classify(shadow, texts)
+        for decision, answer in zip(outcome.decisions, answers, strict=True):
+            if isinstance(answer, Exception):
+                log.warning("shadow_failed", request_id=decision.request_id, error=repr(answer))
+                continue
+            disagreement = _disagreement(decision, shadow, answer)
+            if disagreement is not None:
+                outcome.shadow_disagreements.append(disagreement)
+
+    def _decision(
+        self,
+        student: StudentModel,
+        role: Role,
+        incoming: tuple[IncomingRecord, ModerationRequest],
+        result: Classification,
+        timing: "_Timing",
+    ) -> ModerationDecision:
+        record, request = incoming
+        prompt = student.prompt
         return ModerationDecision(
             request_id=request.id,
             label=result.label,
             probabilities=result.probabilities,
             instruction_ids=result.instruction_ids,
             instruction_scores=result.instruction_scores,
-            scoring_mode=self._student.mode,
+            scoring_mode=student.mode,
             prompt_version=prompt.version,
             prompt_sha256=prompt.sha256,
-            model_id=self._student.model_id,
+            model_id=student.model_id,
             latency_ms=(time.perf_counter() - timing.started) * MS_PER_S,
             model_ms=timing.model_ms,
             batch_size=timing.batch_size,
             truncated=result.truncated,
+            served_as=role.value,
+            source_partition=record.partition,
+            source_offset=record.offset,
             decided_at=datetime.now(UTC),
             worker_id=self._worker_id,
         )
 
-    def _log_batch(self, records: list[IncomingRecord], outcome: BatchOutcome, started: float) -> None:
+    def _log_batch(
+        self, records: list[IncomingRecord], outcome: BatchOutcome, started: float, policy: ServingPolicy
+    ) -> None:
         log.info(
             "batch",
             size=len(records),
@@ -142,5 +183,38 @@ class BatchProcessor:
             latency_ms=round((time.perf_counter() - started) * MS_PER_S, 1),
             labels=dict(Counter(decision.label for decision in outcome.decisions)),
             dlq_reasons=dict(Counter(letter.reason.value for letter in outcome.dead_letters)),
-            prompt_version=self._student.prompt.version,
+            versions=dict(Counter(decision.prompt_version for decision in outcome.decisions)),
+            shadow_disagreements=len(outcome.shadow_disagreements),
+            generation=policy.generation,
         )
+
+
+def _classify_one(student: StudentModel, text: str) -> Classification | Exception:
+    try:
+        return student.classify([text])[0]
+    except Exception as exc:  # handed back as this message's failure
+        return exc
+
+
+def _disagreement(
+    served: ModerationDecision, shadow: StudentModel, answer: Classification
+) -> ShadowDisagreement | None:
+    only_served = sorted(set(served.instruction_ids) - set(answer.instruction_ids))
+    only_shadow = sorted(set(answer.instruction_ids) - set(served.instruction_ids))
+    label_differs = answer.label != served.label
+    if not (label_differs or only_served or only_shadow):
+        return None
+    prompt = shadow.prompt
+    return ShadowDisagreement(
+        served=served,
+        shadow=ShadowDecision(
+            prompt_version=prompt.version,
+            prompt_sha256=prompt.sha256,
+            label=answer.label,
+            probabilities=answer.probabilities,
+            instruction_ids=answer.instruction_ids,
+        ),
+        label_differs=label_differs,
+        instructions_only_served=only_served,
+        instructions_only_shadow=only_shadow,
+    )

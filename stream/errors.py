@@ -6,7 +6,8 @@ StreamError
 ├── SelfTestError        this llama.cpp build cannot decode the model on this CPU (the start-up self-test)
 ├── PromptError          a prompt version cannot be used with this model (e.g. labels share a first token)
 ├── InferenceError       llama.cpp failed while decoding a batch
-└── PromptStoreError     the prompt store (Redis) is unreachable or holds an invalid version
+└── PromptStoreError     the prompt registry (Redis) is unreachable or holds an invalid version
+    └── PromptSignatureError   signing is on and a version is unsigned or its signature does not match
 """
 
 
@@ -36,3 +37,7 @@ class InferenceError(StreamError):
 
 class PromptStoreError(StreamError):
     """The prompt store is unreachable or holds an invalid version."""
+
+
+class PromptSignatureError(PromptStoreError):
+    """Signing is on and a version is unsigned, or its signature does not match its content."""

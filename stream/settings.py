@@ -4,7 +4,7 @@ import os
 import socket
 from pathlib import Path
 
-from pydantic import Field, PositiveFloat, PositiveInt
+from pydantic import Field, PositiveFloat, PositiveInt, SecretStr
 
 from stream.student.settings import APP_NAME, ENV_PREFIX, StudentSettings
 
@@ -26,11 +26,15 @@ class WorkerSettings(StudentSettings):
     requests_topic: str = "moderation.requests"
     decisions_topic: str = "moderation.decisions"
     dlq_topic: str = "moderation.dlq"
+    shadow_topic: str = "moderation.shadow"
     topic_partitions: PositiveInt = 1
     max_batch: PositiveInt = Field(default=16, le=64)
     batch_within_s: PositiveFloat = 0.5
     worker_id: str = Field(default_factory=_default_worker_id)
-    prompt_file: Path | None = None
+    prompt_file: Path | None = None  # pin this worker to one prompt version file, outside the registry
+    prompt_signing_key: SecretStr | None = None  # with it, versions without a valid HMAC are refused
+    prompt_poll_s: PositiveFloat = 5.0  # the registry is polled this often, besides pub/sub notices
+    redis_timeout_s: PositiveFloat = 2.0  # connect and read timeout of every Redis call
     max_message_bytes: PositiveInt = 64 * 1024
     log_level: str = "INFO"
     breaker_threshold: PositiveInt = 20  # consecutive inference failures that open the circuit breaker

@@ -24,28 +24,19 @@ from stream.batch import BatchProcessor
 from stream.breaker import CircuitBreaker
 from stream.health import HealthFile, HealthStatus
 from stream.logging import configure_logging
-from stream.prompts import RedisPromptStore, default_prompt, load_prompt_file
+from stream.policy import Role, ServingPolicy
+from stream.policy_watcher import PolicyWatcher
+from stream.prompts import PromptRegistry, default_prompt, load_prompt_file
 from stream.settings import WorkerSettings
 from stream.student.factory import build_student, checked_model_file
 from stream.student.prefix_cache import state_megabytes
 from stream.topics import ensure_topics
 
 log = structlog.get_logger("stream.worker")
+LAST_GOOD_DIR = "policy"
 EXIT_AGENT_CRASHED = 70  # EX_SOFTWARE
 EXIT_STOP_DEADLINE = 75  # EX_TEMPFAIL
 CRASH_STOP_DEADLINE_S = 10.0  # after an agent crash, a clean stop gets this long before the exit is forced
-
-
-def active_prompt(settings: WorkerSettings) -> PromptVersion:
-    """`PLD_PROMPT_FILE` stored and activated in Redis when given; else the active version (seeded with the
-    default policy on an empty store)."""
-    store = RedisPromptStore.from_url(settings.redis_url)
-    if settings.prompt_file is None:
-        return store.active_or_seed(default_prompt())
-    prompt = load_prompt_file(settings.prompt_file)
-    store.put(prompt)
-    store.activate(prompt.version)
-    return prompt
 
 
 class ModerationWorker(faust.Worker):
@@ -108,42 +99,93 @@ def _run(settings: WorkerSettings) -> int:
     checked_model_file(settings)  # the self-test, before Kafka, Redis or the model are touched
     health = HealthFile(settings.resolved_health_file, settings.worker_id)
     health.set(HealthStatus.STARTING)
-    topics = [settings.requests_topic, settings.decisions_topic, settings.dlq_topic]
+    topics = [settings.requests_topic, settings.decisions_topic, settings.dlq_topic, settings.shadow_topic]
     asyncio.run(ensure_topics(settings.kafka_bootstrap, topics, settings.topic_partitions))
-    prompt = active_prompt(settings)
-    student = build_student(settings, prompt)
-    log.info(
-        "worker_ready",
-        worker_id=settings.worker_id,
-        prompt_version=prompt.version,
-        prompt_sha256=prompt.sha256,
-        model=student.model_id.file_name,
-        scoring_mode=student.mode.value,
-        decode=settings.decode.value,
-        prefix_tokens=student.prefix_token_count,
-        prefix_source=student.prefix_load.source,
-        prefix_load_s=round(student.prefix_load.seconds, 3),
-        prefix_state_mb=round(state_megabytes(student.prefix_load), 2),
-        health_file=str(health.path),
-    )
+    source = _policy_source(settings, health)
+    _log_ready(settings, source.current, health)
     health.set(HealthStatus.OK)
+    worker: ModerationWorker | None = None
     try:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="student") as executor:
             breaker = CircuitBreaker(settings.breaker_threshold)
-            processor = BatchProcessor(student, executor, settings.worker_id, settings.max_message_bytes, breaker)
-            worker: ModerationWorker | None = None
+            processor = BatchProcessor(executor, settings.worker_id, settings.max_message_bytes, breaker)
 
             def on_crash(exc: BaseException) -> None:
                 if worker is not None:
                     worker.agent_crashed(exc)
 
-            worker = ModerationWorker(create_app(settings, processor, health, on_crash), settings.stop_deadline_s)
+            app = create_app(settings, processor, health, source.take, on_crash)
+            worker = ModerationWorker(app, settings.stop_deadline_s)
+            source.start()
             with contextlib.suppress(SystemExit):  # mode ends its run with SystemExit(0)
                 worker.execute_from_commandline()
     finally:
         health.set(HealthStatus.STOPPED)
-        student.close()
-    if worker.agent_crash is not None:
+        source.close()
+    if worker is not None and worker.agent_crash is not None:
         log.critical("worker_exit_after_agent_crash", exit_status=EXIT_AGENT_CRASHED)
         return EXIT_AGENT_CRASHED
     return 0
+
+
+class PinnedPolicy:
+    """`PLD_PROMPT_FILE`: one version from a file, outside the registry; nothing to watch."""
+
+    def __init__(self, settings: WorkerSettings, prompt: PromptVersion) -> None:
+        self.current = ServingPolicy(production=build_student(settings, prompt), role=Role.PINNED)
+
+    def take(self) -> ServingPolicy:
+        """Always the pinned policy."""
+        return self.current
+
+    def start(self) -> None:
+        """Nothing to watch."""
+
+    def close(self) -> None:
+        """Release the student."""
+        self.current.production.close()
+
+
+def _policy_source(settings: WorkerSettings, health: HealthFile) -> "PinnedPolicy | PolicyWatcher":
+    """Where each batch's policy comes from: a pinned file, or the registry's pointers (hot reload).
+
+    Starting a worker never moves a pointer: an empty registry is served the shipped default policy
+    locally until someone publishes (`pld prompt publish`)."""
+    if settings.prompt_file is not None:
+        return PinnedPolicy(settings, load_prompt_file(settings.prompt_file))
+    registry = PromptRegistry.from_url(
+        settings.redis_url,
+        settings.prompt_signing_key,
+        connect_timeout_s=settings.redis_timeout_s,
+        read_timeout_s=settings.redis_timeout_s,
+    )
+    return PolicyWatcher(
+        registry,
+        lambda prompt: build_student(settings, prompt),
+        last_good_file=settings.cache_dir / LAST_GOOD_DIR / f"{settings.app_id}.json",
+        default=default_prompt(),
+        health=health,
+        poll_s=settings.prompt_poll_s,
+    )
+
+
+def _log_ready(settings: WorkerSettings, policy: ServingPolicy, health: HealthFile) -> None:
+    student = policy.production
+    load = getattr(student, "prefix_load", None)
+    log.info(
+        "worker_ready",
+        worker_id=settings.worker_id,
+        prompt_version=student.prompt.version,
+        prompt_sha256=student.prompt.sha256,
+        served_as=policy.role.value,
+        generation=policy.generation,
+        canary=policy.canary.prompt.version if policy.canary else None,
+        shadow=policy.shadow.prompt.version if policy.shadow else None,
+        model=student.model_id.file_name,
+        scoring_mode=student.mode.value,
+        decode=settings.decode.value,
+        prefix_source=load.source if load else None,
+        prefix_load_s=round(load.seconds, 3) if load else None,
+        prefix_state_mb=round(state_megabytes(load), 2) if load else None,
+        health_file=str(health.path),
+    )

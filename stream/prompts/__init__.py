@@ -1,6 +1,14 @@
-"""Where a worker gets its prompt version: the packaged starter, a file, or the Redis store."""
+"""Where a worker gets its prompt versions: the packaged default and starter, a file, or the Redis registry."""
 
 from stream.prompts.files import default_prompt, load_prompt_file, starter_prompt
-from stream.prompts.store import RedisPromptStore
+from stream.prompts.registry import Deployment, HistoryEntry, Pointer, PromptRegistry
 
-__all__ = ["RedisPromptStore", "default_prompt", "load_prompt_file", "starter_prompt"]
+__all__ = [
+    "Deployment",
+    "HistoryEntry",
+    "Pointer",
+    "PromptRegistry",
+    "default_prompt",
+    "load_prompt_file",
+    "starter_prompt",
+]

@@ -48,6 +48,10 @@ class StudentModel(Protocol):
         """One classification per text, in order."""
         ...
 
+    def close(self) -> None:
+        """Release the model (a student is not used after this)."""
+        ...
+
 
 class FakeStudent:
     """A stand-in for unit tests: labels come from a caller-supplied rule, with certainty."""
@@ -57,6 +61,7 @@ class FakeStudent:
         self._model_id = model_id
         self._rule = rule or (lambda _text: prompt.default_label)
         self.calls: list[list[str]] = []
+        self.closed = False
 
     @property
     def prompt(self) -> PromptVersion:
@@ -72,6 +77,10 @@ class FakeStudent:
     def mode(self) -> ScoringMode:
         """The fake claims single-pass scoring."""
         return ScoringMode.SINGLE_PASS
+
+    def close(self) -> None:
+        """Nothing to release."""
+        self.closed = True
 
     def classify(self, texts: Sequence[str]) -> list[Classification]:
         """Apply the rule to each text; record the call."""

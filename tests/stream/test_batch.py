@@ -16,6 +16,7 @@ from stream.batch import BatchOutcome, BatchProcessor
 from stream.breaker import CircuitBreaker
 from stream.errors import InferenceError
 from stream.health import HealthFile, read_health
+from stream.policy import ServingPolicy, in_canary
 from stream.prompts import starter_prompt
 from stream.records import IncomingRecord
 from stream.student import FakeStudent
@@ -35,8 +36,9 @@ async def test_valid_and_invalid_records_are_split() -> None:
     """Valid requests are classified together in one call; invalid ones become dead letters."""
     student = FakeStudent(starter_prompt(), MODEL, rule=lambda text: "block" if "kill" in text else "allow")
     with ThreadPoolExecutor(1) as executor:
-        processor = BatchProcessor(student, executor, "w1", max_message_bytes=4096)
-        outcome = await processor.process(records(request("a", "hello"), b"oops", request("b", "I will kill you")))
+        processor = BatchProcessor(executor, "w1", max_message_bytes=4096)
+        batch = records(request("a", "hello"), b"oops", request("b", "I will kill you"))
+        outcome = await processor.process(batch, ServingPolicy(student))
     assert [(d.request_id, d.label) for d in outcome.decisions] == [("a", "allow"), ("b", "block")]
     assert [letter.reason for letter in outcome.dead_letters] == [DeadLetterReason.NOT_JSON]
     assert student.calls == [["hello", "I will kill you"]]
@@ -60,8 +62,8 @@ async def test_one_failing_message_does_not_sink_the_batch() -> None:
     """When the model fails on a batch, the good messages still get decisions and the bad one is dead-lettered."""
     student = PickyStudent(starter_prompt(), MODEL)
     with ThreadPoolExecutor(1) as executor:
-        processor = BatchProcessor(student, executor, "w1", max_message_bytes=4096)
-        outcome = await processor.process(records(request("a", "fine"), request("b", "poison")))
+        processor = BatchProcessor(executor, "w1", max_message_bytes=4096)
+        outcome = await processor.process(records(request("a", "fine"), request("b", "poison")), ServingPolicy(student))
     assert [d.request_id for d in outcome.decisions] == ["a"]
     assert [letter.reason for letter in outcome.dead_letters] == [DeadLetterReason.INFERENCE_ERROR]
 
@@ -88,8 +90,8 @@ def test_every_record_gets_exactly_one_output(values: list[bytes]) -> None:
     """Whatever a batch holds, each record ends as one decision or one dead letter, and nothing is raised."""
     student = FlakyStudent(starter_prompt(), MODEL)
     with ThreadPoolExecutor(1) as executor:
-        processor = BatchProcessor(student, executor, "w1", max_message_bytes=4096, breaker=CircuitBreaker(1000))
-        outcome = asyncio.run(processor.process(records(*values)))
+        processor = BatchProcessor(executor, "w1", max_message_bytes=4096, breaker=CircuitBreaker(1000))
+        outcome = asyncio.run(processor.process(records(*values), ServingPolicy(student)))
     assert len(outcome.decisions) + len(outcome.dead_letters) == len(values)
     letters = {letter.offset for letter in outcome.dead_letters}
     assert len(letters) == len(outcome.dead_letters)
@@ -117,11 +119,12 @@ async def test_a_broken_model_opens_the_breaker_and_holds_the_batch(tmp_path: Pa
     outputs = RecordingOutputs()
     health = HealthFile(tmp_path / "health.json", "w1")
     with ThreadPoolExecutor(1) as executor:
-        processor = BatchProcessor(BrokenStudent(starter_prompt(), MODEL), executor, "w1", 4096, CircuitBreaker(3))
+        processor = BatchProcessor(executor, "w1", 4096, CircuitBreaker(3))
+        broken = ServingPolicy(BrokenStudent(starter_prompt(), MODEL))
         handler = BatchHandler(processor, outputs, health, cooldown_s=0.05)  # type: ignore[arg-type]
         batch = records(*(request(f"r{n}", f"message {n}") for n in range(5)))
         with pytest.raises(TimeoutError):
-            await asyncio.wait_for(handler.handle(batch), timeout=0.5)
+            await asyncio.wait_for(handler.handle(batch, broken), timeout=0.5)
     assert outputs.published == []
     assert read_health(health.path)["status"] == "unhealthy"
 
@@ -139,8 +142,32 @@ async def test_a_failing_publish_retries_the_whole_batch(tmp_path: Path) -> None
     outputs = FailingOnce()
     health = HealthFile(tmp_path / "health.json", "w1")
     with ThreadPoolExecutor(1) as executor:
-        processor = BatchProcessor(FakeStudent(starter_prompt(), MODEL), executor, "w1", 4096)
+        processor = BatchProcessor(executor, "w1", 4096)
         handler = BatchHandler(processor, outputs, health, cooldown_s=0.05)  # type: ignore[arg-type]
-        await handler.handle(records(request("a", "hello"), b"junk"))
+        await handler.handle(
+            records(request("a", "hello"), b"junk"), ServingPolicy(FakeStudent(starter_prompt(), MODEL))
+        )
     assert [(len(o.decisions), len(o.dead_letters)) for o in outputs.published] == [(1, 1)]
     assert read_health(health.path)["status"] == "ok"
+
+
+async def test_the_canary_decides_its_share_and_the_shadow_reports_disagreements() -> None:
+    """Each request is decided by its assigned version (stamped in the decision); the shadow only reports."""
+    production = FakeStudent(starter_prompt(), MODEL, rule=lambda _text: "allow")
+    canary_prompt = starter_prompt().variant("starter-canary")
+    canary = FakeStudent(canary_prompt, MODEL, rule=lambda _text: "review")
+    shadow = FakeStudent(
+        starter_prompt().variant("starter-shadow"), MODEL, rule=lambda text: "block" if "x" in text else "allow"
+    )
+    policy = ServingPolicy(production, canary=canary, canary_share=30.0, shadow=shadow)
+    ids = [f"r{n}" for n in range(200)]
+    with ThreadPoolExecutor(1) as executor:
+        processor = BatchProcessor(executor, "w1", 4096)
+        outcome = await processor.process(records(*(request(rid, f"text x {rid}") for rid in ids)), policy)
+    by_version = {d.request_id: (d.prompt_version, d.served_as, d.label) for d in outcome.decisions}
+    canaried = {rid for rid in ids if in_canary(rid, 30.0)}
+    assert {rid for rid, (version, _, _) in by_version.items() if version == "starter-canary"} == canaried
+    assert all(by_version[rid][1:] == ("canary", "review") for rid in canaried)
+    assert all(by_version[rid][1:] == ("production", "allow") for rid in set(ids) - canaried)
+    assert {d.served.request_id for d in outcome.shadow_disagreements} == set(ids)
+    assert all(d.label_differs and d.shadow.label == "block" for d in outcome.shadow_disagreements)

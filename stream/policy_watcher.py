@@ -1,0 +1,212 @@
+"""`PolicyWatcher`: follows the registry's pointers and prepares the next `ServingPolicy` off the hot path.
+
+Change notices arrive by Redis pub/sub; a poll of the deployment every `poll_s` is the safety net
+(pub/sub drops notices while disconnected; the listener resubscribes after a reconnect). On a new
+generation the watcher fetches and verifies the versions (sha256, and the signature when signing is
+on), builds a student for each new version in its own thread (restoring the prefix from the cache
+when it can), and stages the complete policy; the agent takes it between two batches. Anything that
+fails leaves the serving policy intact: a refused version is logged and counted, a build error too.
+
+The last good deployment and its versions are kept on disk, so a worker restarted while Redis is
+down still serves what it served before; with neither, it serves the shipped default policy.
+"""
+
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import structlog
+from redis.exceptions import RedisError
+
+from schemas import PromptVersion
+from stream.errors import PromptSignatureError, PromptStoreError, StreamError
+from stream.health import HealthFile, HealthStatus
+from stream.policy import Role, ServingPolicy
+from stream.prompts.files import parse_prompt
+from stream.prompts.keys import changes_channel
+from stream.prompts.registry import Deployment, PromptRegistry
+from stream.student.protocol import StudentModel
+
+log = structlog.get_logger("stream.policy_watcher")
+LISTEN_TIMEOUT_S = 1.0
+RECONNECT_PAUSE_S = 1.0
+BuildStudent = Callable[[PromptVersion], StudentModel]
+
+
+class PolicyWatcher:
+    """Holds the serving policy and the next one; watches the registry in a background thread."""
+
+    def __init__(
+        self,
+        registry: PromptRegistry,
+        build: BuildStudent,
+        *,
+        last_good_file: Path,
+        default: PromptVersion,
+        health: HealthFile,
+        poll_s: float,
+    ) -> None:
+        self._registry = registry
+        self._build = build
+        self._last_good_file = last_good_file
+        self._default = default
+        self._health = health
+        self._poll_s = poll_s
+        self._lock = threading.Lock()
+        self._pending: ServingPolicy | None = None
+        self._retired: list[StudentModel] = []
+        self._students: dict[str, StudentModel] = {}  # by prompt sha256, reused across generations
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.refused_versions = 0
+        self.current = self._initial()
+
+    def start(self) -> None:
+        """Start listening for change notices and polling."""
+        for target, name in ((self._listen, "policy-listen"), (self._poll, "policy-poll")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        """Stop the background threads (they are daemons: a stuck Redis call cannot hold the exit)."""
+        self._stop.set()
+        self._wake.set()
+
+    def take(self) -> ServingPolicy:
+        """The policy for the next batch: a staged one becomes current now, between two batches."""
+        with self._lock:
+            staged, self._pending = self._pending, None
+        if staged is not None:
+            retired = [s for s in self.current.students() if all(s is not kept for kept in staged.students())]
+            self.current = staged
+            with self._lock:
+                self._students = {sha: s for sha, s in self._students.items() if all(s is not r for r in retired)}
+            for student in retired:
+                student.close()
+            log.info("policy_swapped", generation=staged.generation, **_versions(staged))
+        return self.current
+
+    def refresh(self) -> None:
+        """Read the deployment; when its generation is new, prepare and stage the policy it describes."""
+        try:
+            deployment = self._registry.deployment()
+        except PromptStoreError as exc:
+            self._health.set(HealthStatus.DEGRADED, f"prompt registry unreachable, serving last good: {exc}")
+            return
+        if deployment.generation == self.current.generation or deployment.production is None:
+            self._registry_ok()
+            return
+        try:
+            versions = {name: self._registry.get(name) for name in deployment.versions()}
+            policy = self._policy(deployment, versions)
+        except PromptSignatureError as exc:
+            self.refused_versions += 1
+            log.error("prompt_version_refused", error=str(exc), refused_total=self.refused_versions)  # noqa: TRY400
+            return
+        except (StreamError, RedisError) as exc:
+            log.exception("policy_build_failed", generation=deployment.generation, error=repr(exc))
+            return
+        with self._lock:
+            self._pending = policy
+        self._save_last_good(deployment, versions)
+        self._registry_ok()
+        log.info("policy_staged", generation=deployment.generation, **_versions(policy))
+
+    def close(self) -> None:
+        """Close every student this watcher built."""
+        self.stop()
+        for student in self._students.values():
+            student.close()
+        self._students.clear()
+
+    def _initial(self) -> ServingPolicy:
+        try:
+            deployment = self._registry.deployment()
+            if deployment.production is not None:
+                versions = {name: self._registry.get(name) for name in deployment.versions()}
+                self._save_last_good(deployment, versions)
+                return self._policy(deployment, versions)
+        except PromptStoreError as exc:
+            log.warning("prompt_registry_unreachable_at_start", error=str(exc))
+            saved = self._load_last_good()
+            if saved is not None:
+                self._health.set(HealthStatus.DEGRADED, "prompt registry unreachable, serving last good from disk")
+                return self._policy(*saved)
+        log.info("prompt_registry_empty_serving_default", version=self._default.version)
+        return ServingPolicy(production=self._student(self._default), role=Role.DEFAULT, generation=0)
+
+    def _policy(self, deployment: Deployment, versions: dict[str, PromptVersion]) -> ServingPolicy:
+        assert deployment.production is not None
+        return ServingPolicy(
+            production=self._student(versions[deployment.production]),
+            canary=self._student(versions[deployment.canary]) if deployment.canary else None,
+            canary_share=deployment.canary_share,
+            shadow=self._student(versions[deployment.shadow]) if deployment.shadow else None,
+            generation=deployment.generation,
+        )
+
+    def _student(self, prompt: PromptVersion) -> StudentModel:
+        with self._lock:
+            existing = self._students.get(prompt.sha256)
+        if existing is not None:
+            return existing
+        student = self._build(prompt)  # slow: outside the lock, in the watcher's thread
+        with self._lock:
+            self._students[prompt.sha256] = student
+        return student
+
+    def _listen(self) -> None:
+        while not self._stop.is_set():
+            try:
+                pubsub = self._registry.client.pubsub()  # type: ignore[no-untyped-call]
+                pubsub.subscribe(changes_channel())
+                self._wake.set()  # (re)subscribed: look once, notices may have been missed meanwhile
+                while not self._stop.is_set():
+                    if pubsub.get_message(ignore_subscribe_messages=True, timeout=LISTEN_TIMEOUT_S):
+                        self._wake.set()
+            except (RedisError, OSError) as exc:
+                log.warning("policy_listener_reconnecting", error=repr(exc))
+                self._stop.wait(RECONNECT_PAUSE_S)
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self._poll_s)
+            self._wake.clear()
+            if not self._stop.is_set():
+                self.refresh()
+
+    def _registry_ok(self) -> None:
+        if self._health.status is HealthStatus.DEGRADED and self._health.reason.startswith("prompt registry"):
+            self._health.set(HealthStatus.OK)
+
+    def _save_last_good(self, deployment: Deployment, versions: dict[str, PromptVersion]) -> None:
+        texts = {name: prompt.model_dump_json() for name, prompt in versions.items()}
+        record = {"deployment": deployment.model_dump(), "versions": texts}
+        with contextlib.suppress(OSError):  # the disk copy is a fallback; failing to write it is not fatal
+            self._last_good_file.parent.mkdir(parents=True, exist_ok=True)
+            staging = self._last_good_file.with_suffix(f".tmp-{time.monotonic_ns()}")
+            staging.write_text(json.dumps(record), encoding="utf-8")
+            staging.replace(self._last_good_file)
+
+    def _load_last_good(self) -> tuple[Deployment, dict[str, PromptVersion]] | None:
+        try:
+            record = json.loads(self._last_good_file.read_text(encoding="utf-8"))
+            deployment = Deployment.model_validate(record["deployment"])
+            versions = {name: parse_prompt(text, name) for name, text in record["versions"].items()}
+        except (OSError, ValueError, KeyError, StreamError):
+            return None
+        return deployment, versions
+
+
+def _versions(policy: ServingPolicy) -> dict[str, object]:
+    return {
+        "production": policy.production.prompt.version,
+        "canary": policy.canary.prompt.version if policy.canary else None,
+        "canary_share": policy.canary_share,
+        "shadow": policy.shadow.prompt.version if policy.shadow else None,
+    }
