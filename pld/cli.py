@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pld.distill_parsers import add_distill_parser, add_eval_parser
+from pld.prompt_commands import add_prompt_parser
 from schemas import DeadLetterReason
 from stream.errors import SelfTestError
 from stream.logging import configure_logging
@@ -58,6 +59,21 @@ def _dlq(args: argparse.Namespace) -> int:
     return 0
 
 
+def _prompt(args: argparse.Namespace) -> int:
+    from pld.prompt_commands import run_prompt  # noqa: PLC0415 - lazy, like the worker
+
+    return run_prompt(args)
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from pld.audit import AuditQuery, dump, run_audit  # noqa: PLC0415 - lazy, like the worker
+
+    configure_logging(to_stderr=True)  # stdout carries the audit record only
+    record, code = run_audit(WorkerSettings(), AuditQuery(args.request_id, args.since, args.replay))
+    sys.stdout.write(dump(record) + "\n")
+    return code
+
+
 def _bench(args: argparse.Namespace) -> int:
     from pld.bench.report import run_bench  # noqa: PLC0415 - lazy, like the worker
 
@@ -99,6 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--until", type=_timestamp, help="ISO time; later letters are not sent")
     replay.add_argument("--key", action="append", default=[], help="original Kafka key (repeatable)")
     replay.add_argument("--dry-run", action="store_true", help="count what would be sent, send nothing")
+    add_prompt_parser(commands)
+    audit = commands.add_parser("audit", help="a decision, its instructions and provenance; --replay re-decides it")
+    audit.add_argument("request_id")
+    audit.add_argument("--since", type=_timestamp, help="ISO time to search from (default: 7 days ago)")
+    audit.add_argument("--replay", action="store_true", help="re-decide the request and compare bit for bit")
     bench = commands.add_parser("bench", help="benchmarks that print their figures (never timed tests)")
     bench.add_argument("target", choices=["engine"], help="what to measure")
     bench.add_argument("--json", action="store_true", help="print the figures as one JSON object")
@@ -114,6 +135,8 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "eval": _eval,
     "health": _health,
     "dlq": _dlq,
+    "prompt": _prompt,
+    "audit": _audit,
 }
 
 

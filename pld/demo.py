@@ -50,7 +50,7 @@ def run_demo(settings: WorkerSettings, timeout_s: float) -> int:
     asyncio.run(
         ensure_topics(
             settings.kafka_bootstrap,
-            [settings.requests_topic, settings.decisions_topic, settings.dlq_topic],
+            [settings.requests_topic, settings.decisions_topic, settings.dlq_topic, settings.shadow_topic],
             settings.topic_partitions,
         )
     )
@@ -99,7 +99,15 @@ def _start_worker(settings: WorkerSettings, log_path: Path) -> "subprocess.Popen
 
 
 def _worker_env(settings: WorkerSettings) -> dict[str, Any]:
-    names = ("kafka_bootstrap", "redis_url", "requests_topic", "decisions_topic", "dlq_topic", "cache_dir")
+    names = (
+        "kafka_bootstrap",
+        "redis_url",
+        "requests_topic",
+        "decisions_topic",
+        "dlq_topic",
+        "shadow_topic",
+        "cache_dir",
+    )
     return {name: getattr(settings, name) for name in names}
 
 

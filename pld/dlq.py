@@ -81,10 +81,10 @@ async def _read_dead_letters(settings: WorkerSettings, chosen: ReplayFilter) -> 
     report = ReplayReport()
     letters: list[DeadLetter] = []
     try:
-        partitions = [TopicPartition(settings.dlq_topic, n) for n in await _partitions(settings)]
+        partitions = [TopicPartition(settings.dlq_topic, n) for n in await partitions_of(settings, settings.dlq_topic)]
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
-        await _seek_to_start(consumer, partitions, chosen.since)
+        await seek_since(consumer, partitions, chosen.since)
         remaining = {tp for tp in partitions if await consumer.position(tp) < ends[tp]}
         while remaining:
             batches = await consumer.getmany(*remaining, timeout_ms=POLL_TIMEOUT_MS)
@@ -98,20 +98,19 @@ async def _read_dead_letters(settings: WorkerSettings, chosen: ReplayFilter) -> 
     return letters, report
 
 
-async def _partitions(settings: WorkerSettings) -> list[int]:
-    """The DLQ topic's partition numbers (a consumer only knows the metadata of topics it subscribed to)."""
+async def partitions_of(settings: WorkerSettings, topic: str) -> list[int]:
+    """A topic's partition numbers (a consumer only knows the metadata of topics it subscribed to)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
     try:
-        [description] = await admin.describe_topics([settings.dlq_topic])
+        [description] = await admin.describe_topics([topic])
     finally:
         await admin.close()
     return sorted(partition["partition"] for partition in description["partitions"])
 
 
-async def _seek_to_start(
-    consumer: AIOKafkaConsumer, partitions: Sequence[TopicPartition], since: datetime | None
-) -> None:
+async def seek_since(consumer: AIOKafkaConsumer, partitions: Sequence[TopicPartition], since: datetime | None) -> None:
+    """Position each partition at its first record at or after `since` (the beginning when None)."""
     if since is None:
         await consumer.seek_to_beginning(*partitions)
         return

@@ -63,6 +63,7 @@ class PolicyWatcher:
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
         self.refused_versions = 0
+        self._seen: Deployment | None = None  # the last deployment staged or refused: never tried twice
         self.current = self._initial()
 
     def start(self) -> None:
@@ -98,13 +99,14 @@ class PolicyWatcher:
         except PromptStoreError as exc:
             self._health.set(HealthStatus.DEGRADED, f"prompt registry unreachable, serving last good: {exc}")
             return
-        if deployment.generation == self.current.generation or deployment.production is None:
+        if deployment == self._seen or deployment.production is None:
             self._registry_ok()
             return
         try:
             versions = {name: self._registry.get(name) for name in deployment.versions()}
             policy = self._policy(deployment, versions)
         except PromptSignatureError as exc:
+            self._seen = deployment
             self.refused_versions += 1
             log.error("prompt_version_refused", error=str(exc), refused_total=self.refused_versions)  # noqa: TRY400
             return
@@ -113,6 +115,7 @@ class PolicyWatcher:
             return
         with self._lock:
             self._pending = policy
+        self._seen = deployment
         self._save_last_good(deployment, versions)
         self._registry_ok()
         log.info("policy_staged", generation=deployment.generation, **_versions(policy))
@@ -130,12 +133,14 @@ class PolicyWatcher:
             if deployment.production is not None:
                 versions = {name: self._registry.get(name) for name in deployment.versions()}
                 self._save_last_good(deployment, versions)
+                self._seen = deployment
                 return self._policy(deployment, versions)
         except PromptStoreError as exc:
             log.warning("prompt_registry_unreachable_at_start", error=str(exc))
             saved = self._load_last_good()
             if saved is not None:
                 self._health.set(HealthStatus.DEGRADED, "prompt registry unreachable, serving last good from disk")
+                self._seen = saved[0]
                 return self._policy(*saved)
         log.info("prompt_registry_empty_serving_default", version=self._default.version)
         return ServingPolicy(production=self._student(self._default), role=Role.DEFAULT, generation=0)

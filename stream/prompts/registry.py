@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from redis.exceptions import RedisError, WatchError
 
 from schemas import PromptVersion
-from stream.errors import PromptSignatureError, PromptStoreError
+from stream.errors import PromptError, PromptSignatureError, PromptStoreError
 from stream.prompts.files import parse_prompt
 from stream.prompts.keys import (
     changes_channel,
@@ -134,7 +134,10 @@ class PromptRegistry:
         if not stored:
             raise PromptStoreError(f"prompt version {version} is not stored")
         fields = {_text(name): _text(value) for name, value in stored.items()}
-        prompt = parse_prompt(fields["json"], f"redis prompt {version}")
+        try:
+            prompt = parse_prompt(fields.get("json", ""), f"redis prompt {version}")
+        except PromptError as exc:
+            raise PromptStoreError(f"stored version {version} is damaged: {exc}") from exc
         if self._signing_key is not None:
             expected = signature_of(prompt, self._signing_key)
             if not hmac.compare_digest(fields.get("signature", ""), expected):

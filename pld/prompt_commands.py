@@ -1,0 +1,131 @@
+"""`pld prompt ...`: publish, inspect and move prompt versions in the Redis registry.
+
+pld prompt publish FILE [--canary PCT | --shadow] [--why TEXT]   validate, store, point at it
+pld prompt list | show VERSION | diff A B | history
+pld prompt promote [--why TEXT]    the canary becomes production
+pld prompt rollback [--why TEXT]   production goes back to its previous version
+"""
+
+import argparse
+import difflib
+import getpass
+import json
+import socket
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from schemas import Instruction, PromptVersion
+from stream.prompts import Pointer, PromptRegistry, load_prompt_file
+from stream.settings import WorkerSettings
+
+REWORDED_SIMILARITY = 0.5
+
+
+def add_prompt_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """Register `pld prompt` and its subcommands."""
+    parser = commands.add_parser("prompt", help="publish and move prompt versions in the Redis registry")
+    actions = parser.add_subparsers(dest="prompt_command", required=True)
+    publish = actions.add_parser("publish", help="validate a prompt file, store it and point production at it")
+    publish.add_argument("file", type=Path)
+    target = publish.add_mutually_exclusive_group()
+    target.add_argument("--canary", type=float, metavar="PCT", help="decide this share of requests with it")
+    target.add_argument("--shadow", action="store_true", help="score alongside production, decide nothing")
+    actions.add_parser("list", help="stored versions and where the pointers stand")
+    show = actions.add_parser("show", help="one stored version as JSON")
+    show.add_argument("version")
+    diff = actions.add_parser("diff", help="instructions added, removed and reworded between two versions")
+    diff.add_argument("old")
+    diff.add_argument("new")
+    actions.add_parser("history", help="every pointer move: who, when, from, to, why")
+    actions.add_parser("promote", help="the canary becomes production")
+    actions.add_parser("rollback", help="production goes back to its previous version")
+    for action in (publish, actions.choices["promote"], actions.choices["rollback"]):
+        action.add_argument("--why", default="", help="recorded in the history")
+        action.add_argument("--who", default=_operator(), help="recorded in the history (default: user@host)")
+
+
+def run_prompt(args: argparse.Namespace) -> int:
+    """Run one `pld prompt` subcommand."""
+    settings = WorkerSettings()
+    registry = PromptRegistry.from_url(settings.redis_url, settings.prompt_signing_key)
+    handlers: dict[str, Callable[[argparse.Namespace, PromptRegistry, WorkerSettings], object]] = {
+        "publish": _publish,
+        "list": lambda _a, r, _s: _list(r),
+        "show": lambda a, r, _s: r.get(a.version).model_dump(mode="json"),
+        "diff": lambda a, r, _s: diff_versions(r.get(a.old), r.get(a.new)),
+        "history": lambda _a, r, _s: [entry.model_dump(mode="json") for entry in r.history(limit=1000)],
+        "promote": lambda a, r, _s: r.promote(who=a.who, why=a.why).model_dump(mode="json"),
+        "rollback": lambda a, r, _s: r.rollback(who=a.who, why=a.why).model_dump(mode="json"),
+    }
+    result = handlers[args.prompt_command](args, registry, settings)
+    sys.stdout.write(json.dumps(result, indent=2, default=str) + "\n")
+    return 0
+
+
+def _publish(args: argparse.Namespace, registry: PromptRegistry, settings: WorkerSettings) -> object:
+    from stream.student.budget import check_budget  # noqa: PLC0415 - loads the tokenizer: only here
+
+    prompt = load_prompt_file(args.file)  # schema, labels, instruction ids, sha256
+    budget = check_budget(settings, prompt)  # fits the student's context
+    pointer = Pointer.CANARY if args.canary is not None else Pointer.SHADOW if args.shadow else Pointer.PRODUCTION
+    entry = registry.publish(prompt, pointer, who=args.who, why=args.why, share=args.canary)
+    return {**entry.model_dump(mode="json"), "prefix_tokens": budget.prefix_tokens, "kv_cells_needed": budget.needed}
+
+
+def _list(registry: PromptRegistry) -> object:
+    deployment = registry.deployment()
+    pointers = {
+        version: [p.value for p in Pointer if getattr(deployment, p.value) == version]
+        for version in deployment.versions()
+    }
+    return {
+        "deployment": deployment.model_dump(),
+        "versions": [
+            {"version": version, "stored_at": stored.isoformat(), "pointers": pointers.get(version, [])}
+            for version, stored in registry.versions()
+        ],
+    }
+
+
+def diff_versions(old: PromptVersion, new: PromptVersion) -> dict[str, object]:
+    """What changed between two versions: instructions by id (a changed text gets a new id, so a removed and
+    an added rule for the same label with similar wording count as reworded), and every other field."""
+    old_by_id = {ins.id: ins for ins in old.instructions}
+    new_by_id = {ins.id: ins for ins in new.instructions}
+    removed = [old_by_id[i] for i in old_by_id if i not in new_by_id]
+    added = [new_by_id[i] for i in new_by_id if i not in old_by_id]
+    reworded = []
+    for before in list(removed):
+        match = _closest(before, [after for after in added if after.target_label == before.target_label])
+        if match is not None:
+            reworded.append({"from": _brief(before), "to": _brief(match)})
+            removed.remove(before)
+            added.remove(match)
+    fields = ("task", "labels", "default_label", "calibrations", "show_rules", "scoring_mode")
+    return {
+        "old": f"{old.version} ({old.sha256[:12]})",
+        "new": f"{new.version} ({new.sha256[:12]})",
+        "added": [_brief(i) for i in added],
+        "removed": [_brief(i) for i in removed],
+        "reworded": reworded,
+        "kept": sorted(set(old_by_id) & set(new_by_id)),
+        "other_changes": [name for name in fields if getattr(old, name) != getattr(new, name)],
+    }
+
+
+def _closest(instruction: Instruction, candidates: list[Instruction]) -> Instruction | None:
+    scored = [(difflib.SequenceMatcher(None, instruction.text, c.text).ratio(), c) for c in candidates]
+    best = max(scored, key=lambda pair: pair[0], default=None)
+    return best[1] if best is not None and best[0] >= REWORDED_SIMILARITY else None
+
+
+def _brief(instruction: Instruction) -> dict[str, str]:
+    return {"id": instruction.id, "label": instruction.target_label, "text": instruction.text}
+
+
+def _operator() -> str:
+    try:
+        return f"{getpass.getuser()}@{socket.gethostname()}"
+    except (KeyError, OSError):
+        return f"unknown@{socket.gethostname()}"

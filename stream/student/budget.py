@@ -1,0 +1,57 @@
+"""Does a prompt version fit the student's context? Counted with the student's own tokenizer and template."""
+
+from dataclasses import dataclass
+
+import llama_cpp
+
+from schemas import PromptVersion
+from stream.errors import PromptError
+from stream.student.factory import checked_model_file
+from stream.student.prompt_format import chat_format_for, message_end, render_prefix, rule_question
+from stream.student.settings import StudentSettings
+
+BRANCH_ALLOWANCE = 8  # the label and rule cues are a few tokens each
+
+
+@dataclass(frozen=True)
+class TokenBudget:
+    """How a prompt version uses the context."""
+
+    prefix_tokens: int
+    message_tokens: int
+    branch_tokens: int
+    n_ctx: int
+
+    @property
+    def needed(self) -> int:
+        """Cells one message needs: the prefix, the longest message, its cues."""
+        return self.prefix_tokens + self.message_tokens + self.branch_tokens
+
+
+def token_budget(settings: StudentSettings, prompt: PromptVersion) -> TokenBudget:
+    """Count the prefix and the longest branch (rule-check asks one question per rule) with the student."""
+    model = checked_model_file(settings)
+    vocab = llama_cpp.Llama(str(model.path), vocab_only=True, verbose=False)
+    try:
+        chat = chat_format_for(str(vocab.metadata.get("general.architecture", "")))
+
+        def count(text: str) -> int:
+            return len(vocab.tokenize(text.encode(), add_bos=False, special=True))
+
+        prefix = count(render_prefix(prompt, chat)) + 1
+        questions = [count(rule_question(i, ins)) for i, ins in enumerate(prompt.instructions)]
+        branches = count(message_end(chat)) + max([BRANCH_ALLOWANCE, *questions])
+    finally:
+        vocab.close()
+    return TokenBudget(prefix, settings.max_message_tokens, branches, settings.n_ctx)
+
+
+def check_budget(settings: StudentSettings, prompt: PromptVersion) -> TokenBudget:
+    """The budget, or PromptError when a full-length message would not fit the context."""
+    budget = token_budget(settings, prompt)
+    if budget.needed > budget.n_ctx:
+        raise PromptError(
+            f"{prompt.version} needs {budget.needed} KV cells ({budget.prefix_tokens} prefix + "
+            f"{budget.message_tokens} message + {budget.branch_tokens} cues), the context has {budget.n_ctx}"
+        )
+    return budget
