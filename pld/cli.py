@@ -13,7 +13,6 @@ from schemas import DeadLetterReason
 from stream.errors import SelfTestError
 from stream.logging import configure_logging
 from stream.settings import WorkerSettings
-from stream.student.settings import StudentSettings
 
 EXIT_SELF_TEST_FAILED = 3
 
@@ -77,7 +76,7 @@ def _audit(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from pld.bench.report import run_bench  # noqa: PLC0415 - lazy, like the worker
 
-    return run_bench(args.target, StudentSettings(), as_json=args.json)
+    return run_bench(args.target, WorkerSettings(), as_json=args.json)
 
 
 def _distill(args: argparse.Namespace) -> int:
@@ -121,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--since", type=_timestamp, help="ISO time to search from (default: 7 days ago)")
     audit.add_argument("--replay", action="store_true", help="re-decide the request and compare bit for bit")
     bench = commands.add_parser("bench", help="benchmarks that print their figures (never timed tests)")
-    bench.add_argument("target", choices=["engine"], help="what to measure")
+    bench.add_argument("target", choices=["engine", "reload"], help="what to measure")
     bench.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     return parser
 

@@ -8,14 +8,19 @@ from rich.console import Console
 from rich.table import Table
 
 from pld.bench.engine import EngineBenchSettings, run_engine_bench
-from stream.student.settings import StudentSettings
+from stream.settings import WorkerSettings
 
 
-def run_bench(target: str, settings: StudentSettings, *, as_json: bool) -> int:
-    """Measure `target` (only "engine" today) and print the figures."""
-    if target != "engine":
+def run_bench(target: str, settings: WorkerSettings, *, as_json: bool) -> int:
+    """Measure `target` ("engine" or "reload") and print the figures."""
+    if target == "engine":
+        figures = run_engine_bench(EngineBenchSettings(settings))
+    elif target == "reload":
+        from pld.bench.reload import run_reload_bench  # noqa: PLC0415 - starts services: only when asked
+
+        figures = run_reload_bench(settings)
+    else:
         raise ValueError(f"unknown benchmark {target!r}")
-    figures = run_engine_bench(EngineBenchSettings(settings))
     if as_json:
         sys.stdout.write(json.dumps(figures, indent=2, sort_keys=True) + "\n")
     else:
@@ -24,7 +29,7 @@ def run_bench(target: str, settings: StudentSettings, *, as_json: bool) -> int:
 
 
 def _print_table(figures: dict[str, Any]) -> None:
-    table = Table(title="pld bench engine")
+    table = Table(title="pld bench")
     table.add_column("figure")
     table.add_column("value", justify="right")
     for name, value in figures.items():
