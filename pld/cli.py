@@ -68,7 +68,7 @@ def _audit(args: argparse.Namespace) -> int:
     from pld.audit import AuditQuery, dump, run_audit  # noqa: PLC0415 - lazy, like the worker
 
     configure_logging(to_stderr=True)  # stdout carries the audit record only
-    record, code = run_audit(WorkerSettings(), AuditQuery(args.request_id, args.since, args.replay))
+    record, code = run_audit(WorkerSettings(), AuditQuery(args.request_id, args.since, args.replay, args.tenant))
     sys.stdout.write(dump(record) + "\n")
     return code
 
@@ -119,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("request_id")
     audit.add_argument("--since", type=_timestamp, help="ISO time to search from (default: 7 days ago)")
     audit.add_argument("--replay", action="store_true", help="re-decide the request and compare bit for bit")
+    audit.add_argument("--tenant", help="the request's tenant (decisions are keyed tenant:request_id)")
     bench = commands.add_parser("bench", help="benchmarks that print their figures (never timed tests)")
     bench.add_argument("target", choices=["engine", "reload"], help="what to measure")
     bench.add_argument("--json", action="store_true", help="print the figures as one JSON object")

@@ -43,7 +43,7 @@ def run_demo(settings: WorkerSettings, timeout_s: float) -> int:
         }
     )
     prompt = default_prompt()  # the demo shows the shipped policy, whatever an earlier run left in production
-    registry = PromptRegistry.from_url(settings.redis_url, settings.prompt_signing_key)
+    registry = PromptRegistry.from_settings(settings)
     if registry.deployment().production != prompt.version:
         registry.publish(prompt, Pointer.PRODUCTION, who="pld demo", why="the demo runs the shipped default policy")
     console.print(f"Kafka {settings.kafka_bootstrap}, Redis {settings.redis_url}, prompt {prompt.version}")

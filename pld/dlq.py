@@ -59,7 +59,9 @@ async def replay(settings: WorkerSettings, chosen: ReplayFilter, *, dry_run: boo
     letters, report = await _read_dead_letters(settings, chosen)
     if dry_run or not letters:
         return report
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap, acks="all", **settings.kafka_security.client_options()
+    )
     await producer.start()
     try:
         pending = [
@@ -75,7 +77,10 @@ async def replay(settings: WorkerSettings, chosen: ReplayFilter, *, dry_run: boo
 
 async def _read_dead_letters(settings: WorkerSettings, chosen: ReplayFilter) -> tuple[list[DeadLetter], ReplayReport]:
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+        bootstrap_servers=settings.kafka_bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        **settings.kafka_security.client_options(),
     )
     await consumer.start()
     report = ReplayReport()
@@ -100,7 +105,7 @@ async def _read_dead_letters(settings: WorkerSettings, chosen: ReplayFilter) -> 
 
 async def partitions_of(settings: WorkerSettings, topic: str) -> list[int]:
     """A topic's partition numbers (a consumer only knows the metadata of topics it subscribed to)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, **settings.kafka_security.client_options())
     await admin.start()
     try:
         [description] = await admin.describe_topics([topic])

@@ -3,7 +3,7 @@
 import asyncio
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.resources import files
 from typing import Any
@@ -15,6 +15,7 @@ from schemas import DeadLetter, ModerationDecision
 
 SAMPLES_FILE = "messages.jsonl"
 POLL_TIMEOUT_MS = 500
+MAX_REQUEST_BYTES = 1_048_576
 
 
 def sample_messages() -> list[dict[str, Any]]:
@@ -23,9 +24,18 @@ def sample_messages() -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
-async def produce(bootstrap: str, topic: str, messages: Iterable[tuple[bytes | None, bytes]]) -> int:
-    """Send (key, value) pairs and wait until the broker has them all; return how many were sent."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+async def produce(
+    bootstrap: str,
+    topic: str,
+    messages: Iterable[tuple[bytes | None, bytes]],
+    options: Mapping[str, Any] | None = None,
+) -> int:
+    """Send (key, value) pairs and wait until the broker has them all; return how many were sent.
+
+    `options` are the client's security options (`KafkaSecurity.client_options`)."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", max_request_size=MAX_REQUEST_BYTES, **(options or {})
+    )
     await producer.start()
     try:
         pending = [await producer.send(topic, key=key, value=value) for key, value in messages]
@@ -57,10 +67,16 @@ async def collect(
     done: Callable[[Outputs], bool],
     timeout_s: float,
     keep: Callable[[ModerationDecision | DeadLetter], bool] = lambda _item: True,
+    options: Mapping[str, Any] | None = None,
 ) -> Outputs:
     """Read both output topics from the start until `done(outputs)` or `timeout_s` passes."""
     consumer = AIOKafkaConsumer(
-        decisions_topic, dlq_topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+        decisions_topic,
+        dlq_topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        **(options or {}),
     )
     outputs = Outputs()
     deadline = time.monotonic() + timeout_s

@@ -1,7 +1,7 @@
 """Wire and artifact contracts: requests, decisions, dead letters, prompt versions. Data only, no I/O."""
 
 from schemas.dead_letters import DeadLetter, DeadLetterReason
-from schemas.decisions import ModelId, ModerationDecision
+from schemas.decisions import ModelId, ModerationDecision, decision_key
 from schemas.prompts import (
     Exemplar,
     Instruction,
@@ -29,4 +29,5 @@ __all__ = [
     "ScoringMode",
     "ShadowDecision",
     "ShadowDisagreement",
+    "decision_key",
 ]

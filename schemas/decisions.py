@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from schemas.limits import ID_PATTERN, MAX_ID_CHARS, SHA256_PATTERN
 from schemas.prompts import Label, PromptVersion
+from schemas.requests import TenantId
 from schemas.scoring import ScoringMode
 
 PROBABILITY_SUM_TOLERANCE = 1e-3
@@ -28,6 +29,7 @@ class ModerationDecision(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     request_id: Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS, pattern=ID_PATTERN)]
+    tenant: TenantId | None = None
     label: Label
     probabilities: dict[Label, Annotated[float, Field(ge=0.0, le=1.0)]]
     instruction_ids: list[str] = Field(default_factory=list)
@@ -55,6 +57,12 @@ class ModerationDecision(BaseModel):
             raise ValueError(f"probabilities sum to {total:.6f}, not 1")
         return self
 
+    @property
+    def key(self) -> str:
+        """The decision's Kafka key: `tenant:request_id`, or the request id alone without a tenant, so two
+        tenants' request ids never collide in a consumer's dedupe."""
+        return decision_key(self.request_id, self.tenant)
+
     def check_against(self, prompt: PromptVersion) -> None:
         """Raise ValueError unless this decision is consistent with the prompt that made it."""
         if prompt.sha256 != self.prompt_sha256:
@@ -64,3 +72,8 @@ class ModerationDecision(BaseModel):
         unknown = set(self.instruction_ids) - {instruction.id for instruction in prompt.instructions}
         if unknown:
             raise ValueError(f"decision cites instructions not in the prompt: {sorted(unknown)}")
+
+
+def decision_key(request_id: str, tenant: str | None) -> str:
+    """The Kafka key of the decision for `request_id` of `tenant`."""
+    return f"{tenant}:{request_id}" if tenant else request_id

@@ -10,16 +10,21 @@ supervisor restarts it instead of it idling alive (faust would otherwise leave a
 """
 
 import asyncio
+import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, cast
 
 import faust
 import structlog
+from faust.types import TP
 
 from stream.batch import BatchOutcome, BatchProcessor
 from stream.breaker import CircuitOpenError
 from stream.faults import inject_agent_crash_if_asked
 from stream.health import HealthFile, HealthStatus
+from stream.metrics import WorkerMetrics
 from stream.policy import ServingPolicy
 from stream.records import IncomingRecord
 from stream.settings import WorkerSettings
@@ -31,14 +36,19 @@ RETRY_MAX_S = 30.0
 HEALTH_TIMER_S = 5.0
 
 
-def create_app(
-    settings: WorkerSettings,
-    processor: BatchProcessor,
-    health: HealthFile,
-    next_policy: Callable[[], ServingPolicy],
-    on_crash: Callable[[BaseException], None],
-) -> faust.App:
-    """A Faust app with one agent wired to `processor`; `next_policy` is asked once per batch (hot reload)."""
+@dataclass(frozen=True)
+class AppHooks:
+    """What the agent reports to and asks of the worker around it."""
+
+    health: HealthFile
+    next_policy: Callable[[], ServingPolicy]  # asked once per batch: hot reload happens between batches
+    on_crash: Callable[[BaseException], None]
+    metrics: WorkerMetrics
+
+
+def create_app(settings: WorkerSettings, processor: BatchProcessor, hooks: AppHooks) -> faust.App:
+    """A Faust app with one agent wired to `processor`."""
+    health, next_policy, on_crash, metrics = hooks.health, hooks.next_policy, hooks.on_crash, hooks.metrics
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
@@ -48,7 +58,8 @@ def create_app(
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         topic_partitions=settings.topic_partitions,
-        topic_replication_factor=1,
+        topic_replication_factor=settings.kafka_replication_factor,
+        broker_credentials=settings.kafka_security.faust_credentials(),
         broker_commit_interval=1.0,
         # Do not wait for unacked events at a stop or rebalance: a held batch (open breaker, retries)
         # would block both until the stop deadline. Unacked means uncommitted: the batch is redone.
@@ -62,7 +73,7 @@ def create_app(
         app.topic(settings.dlq_topic, key_type=bytes, value_type=bytes),
         app.topic(settings.shadow_topic, key_type=bytes, value_type=bytes),
     )
-    handler = BatchHandler(processor, outputs, health, settings.breaker_cooldown_s)
+    handler = BatchHandler(processor, outputs, health, settings.breaker_cooldown_s, metrics)
 
     @app.agent(requests)
     async def moderate(stream: faust.StreamT[bytes]) -> None:
@@ -75,6 +86,7 @@ def create_app(
                 await handler.handle(records, next_policy())
                 for event in events:
                     await stream.ack(event)
+                _record_lag(app, records, metrics)
         except asyncio.CancelledError:
             raise
         except BaseException as exc:
@@ -101,12 +113,12 @@ class Outputs:
         pending: list[Awaitable[Any]] = []
         for decision in outcome.decisions:
             value = decision.model_dump_json().encode()
-            pending.append(await self._decisions.send(key=decision.request_id.encode(), value=value))
+            pending.append(await self._decisions.send(key=decision.key.encode(), value=value))
         for letter in outcome.dead_letters:
             key = f"{letter.topic}:{letter.partition}:{letter.offset}".encode()
             pending.append(await self._dlq.send(key=key, value=letter.model_dump_json().encode()))
         for disagreement in outcome.shadow_disagreements:
-            key = disagreement.served.request_id.encode()
+            key = disagreement.served.key.encode()
             pending.append(await self._shadow.send(key=key, value=disagreement.model_dump_json().encode()))
         await asyncio.gather(*pending)
 
@@ -114,11 +126,19 @@ class Outputs:
 class BatchHandler:
     """Processes and publishes one batch until it succeeds; only cancellation (a stop) interrupts it."""
 
-    def __init__(self, processor: BatchProcessor, outputs: Outputs, health: HealthFile, cooldown_s: float) -> None:
+    def __init__(
+        self,
+        processor: BatchProcessor,
+        outputs: Outputs,
+        health: HealthFile,
+        cooldown_s: float,
+        metrics: WorkerMetrics | None = None,
+    ) -> None:
         self._processor = processor
         self._outputs = outputs
         self._health = health
         self._cooldown_s = cooldown_s
+        self._metrics = metrics or WorkerMetrics()
 
     async def handle(self, records: list[IncomingRecord], policy: ServingPolicy) -> None:
         """Return once every record has a decision or a dead letter acknowledged by the broker."""
@@ -126,8 +146,11 @@ class BatchHandler:
         while True:
             try:
                 outcome = await self._processor.process(records, policy)
+                publish_started = time.perf_counter()
                 await self._outputs.publish(outcome)
+                self._metrics.stage_seconds.labels(stage="publish").observe(time.perf_counter() - publish_started)
             except CircuitOpenError as exc:
+                self._metrics.circuit_open.set(1)
                 log.error(  # noqa: TRY400 - the breaker's message says it all; no traceback needed
                     "circuit_open", error=str(exc), held_records=len(records), retry_in_s=self._cooldown_s
                 )
@@ -136,13 +159,27 @@ class BatchHandler:
                 continue
             except Exception as exc:  # any failure retries the whole batch; nothing is skipped
                 attempt += 1
+                self._metrics.batch_retries.inc()
                 delay = min(RETRY_MAX_S, RETRY_BASE_S * 2 ** (attempt - 1))
                 log.exception("batch_retry", attempt=attempt, error=repr(exc), records=len(records), retry_in_s=delay)
                 self._health.set(HealthStatus.DEGRADED, f"batch retry {attempt}: {type(exc).__name__}")
                 await asyncio.sleep(delay)
                 continue
             self._health.set(HealthStatus.OK)
+            self._metrics.circuit_open.set(0)
+            self._processor.count(records, outcome)
             return
+
+
+def _record_lag(app: faust.App, records: list[IncomingRecord], metrics: WorkerMetrics) -> None:
+    """Records behind the end of each partition this batch came from (faust tracks the highwater)."""
+    last: dict[int, int] = {}
+    for record in records:
+        last[record.partition] = max(record.offset, last.get(record.partition, -1))
+    for partition, offset in last.items():
+        with contextlib.suppress(Exception):  # the highwater is not known before the first fetch response
+            highwater = app.consumer.highwater(TP(records[0].topic, partition))
+            metrics.consumer_lag.labels(partition=str(partition)).set(max(highwater - offset - 1, 0))
 
 
 def _record(event: faust.EventT[bytes]) -> IncomingRecord:

@@ -28,6 +28,7 @@ from schemas import (
     ShadowDisagreement,
 )
 from stream.breaker import CircuitBreaker
+from stream.metrics import WorkerMetrics
 from stream.policy import Role, ServingPolicy
 from stream.records import IncomingRecord, RejectedMessage, dead_letter, parse_request
 from stream.student.protocol import Classification, StudentModel
@@ -66,11 +67,14 @@ class BatchProcessor:
         worker_id: str,
         max_message_bytes: int,
         breaker: CircuitBreaker | None = None,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self._executor = executor
+        self._metrics = metrics or WorkerMetrics()
         self._worker_id = worker_id
         self._max_message_bytes = max_message_bytes
         self.breaker = breaker or CircuitBreaker(DEFAULT_BREAKER_THRESHOLD)
+        self._created: list[datetime] = []  # the batch's requests' created_at, for the end-to-end latency
 
     async def process(self, records: list[IncomingRecord], policy: ServingPolicy) -> BatchOutcome:
         """Decisions and dead letters for `records` under `policy`; the model runs on the executor."""
@@ -82,16 +86,35 @@ class BatchProcessor:
                 requests.append((record, self._parse(record)))
             except RejectedMessage as rejection:
                 outcome.dead_letters.append(dead_letter(record, rejection, self._worker_id))
+        self._created = [request.created_at for _record, request in requests]
         groups: dict[int, tuple[StudentModel, Role, Pending]] = {}
         for record, request in requests:
             student, role = policy.decider_for(request.id)
             groups.setdefault(id(student), (student, role, []))[2].append((record, request))
+        self._metrics.stage_seconds.labels(stage="decode").observe(time.perf_counter() - started)
         for student, role, group in groups.values():
             await self._decide(student, role, group, started, outcome)
         if policy.shadow is not None and outcome.decisions:
             await self._shadow(policy.shadow, outcome, {request.id: request.text for _record, request in requests})
         self._log_batch(records, outcome, started, policy)
         return outcome
+
+    def count(self, records: list[IncomingRecord], outcome: BatchOutcome) -> None:
+        """Count a published batch in the metrics (once: a retried batch is counted when it lands)."""
+        metrics = self._metrics
+        metrics.requests.inc(len(records))
+        metrics.batch_size.observe(len(records))
+        now = datetime.now(UTC)
+        for decision in outcome.decisions:
+            served_as = decision.served_as or "-"
+            metrics.decisions.labels(decision.label, decision.prompt_version, served_as).inc()
+            for instruction_id in decision.instruction_ids:
+                metrics.instruction_fires.labels(instruction_id, decision.prompt_version).inc()
+        for request_time in self._created:
+            metrics.end_to_end_seconds.observe(max((now - request_time).total_seconds(), 0.0))
+        for letter in outcome.dead_letters:
+            metrics.dead_letters.labels(letter.reason.value).inc()
+        metrics.shadow_disagreements.inc(len(outcome.shadow_disagreements))
 
     def _parse(self, record: IncomingRecord) -> ModerationRequest:
         try:
@@ -107,7 +130,9 @@ class BatchProcessor:
         texts = [request.text for _record, request in requests]
         model_started = time.perf_counter()
         results = await self._classify(student, texts)
-        timing = _Timing(started, (time.perf_counter() - model_started) * MS_PER_S, len(texts))
+        model_s = time.perf_counter() - model_started
+        self._metrics.stage_seconds.labels(stage="model").observe(model_s)
+        timing = _Timing(started, model_s * MS_PER_S, len(texts))
         for (record, request), result in zip(requests, results, strict=True):
             if isinstance(result, Exception):
                 self.breaker.record_failure()  # raises CircuitOpenError: the batch is held, nothing published
@@ -153,6 +178,7 @@ class BatchProcessor:
         prompt = student.prompt
         return ModerationDecision(
             request_id=request.id,
+            tenant=request.tenant,
             label=result.label,
             probabilities=result.probabilities,
             instruction_ids=result.instruction_ids,

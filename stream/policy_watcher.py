@@ -24,6 +24,7 @@ from redis.exceptions import RedisError
 from schemas import PromptVersion
 from stream.errors import PromptSignatureError, PromptStoreError, StreamError
 from stream.health import HealthFile, HealthStatus
+from stream.metrics import WorkerMetrics
 from stream.policy import Role, ServingPolicy
 from stream.prompts.files import parse_prompt
 from stream.prompts.keys import changes_channel
@@ -48,6 +49,7 @@ class PolicyWatcher:
         default: PromptVersion,
         health: HealthFile,
         poll_s: float,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self._registry = registry
         self._build = build
@@ -55,6 +57,8 @@ class PolicyWatcher:
         self._default = default
         self._health = health
         self._poll_s = poll_s
+        self._metrics = metrics or WorkerMetrics()
+        self._closed = False
         self._lock = threading.Lock()
         self._pending: ServingPolicy | None = None
         self._retired: list[StudentModel] = []
@@ -65,6 +69,7 @@ class PolicyWatcher:
         self.refused_versions = 0
         self._seen: Deployment | None = None  # the last deployment staged or refused: never tried twice
         self.current = self._initial()
+        self._metrics.set_prompts(_roles(self.current))
 
     def start(self) -> None:
         """Start listening for change notices and polling."""
@@ -85,6 +90,7 @@ class PolicyWatcher:
         if staged is not None:
             retired = [s for s in self.current.students() if all(s is not kept for kept in staged.students())]
             self.current = staged
+            self._metrics.set_prompts(_roles(staged))
             with self._lock:
                 self._students = {sha: s for sha, s in self._students.items() if all(s is not r for r in retired)}
             for student in retired:
@@ -108,6 +114,7 @@ class PolicyWatcher:
         except PromptSignatureError as exc:
             self._seen = deployment
             self.refused_versions += 1
+            self._metrics.prompt_refused.inc()
             log.error("prompt_version_refused", error=str(exc), refused_total=self.refused_versions)  # noqa: TRY400
             return
         except (StreamError, RedisError) as exc:
@@ -120,8 +127,13 @@ class PolicyWatcher:
         self._registry_ok()
         log.info("policy_staged", generation=deployment.generation, **_versions(policy))
 
+    def model_loaded(self) -> bool:
+        """Whether the serving students are there to decide."""
+        return not self._closed
+
     def close(self) -> None:
         """Close every student this watcher built."""
+        self._closed = True
         self.stop()
         for student in self._students.values():
             student.close()
@@ -215,3 +227,12 @@ def _versions(policy: ServingPolicy) -> dict[str, object]:
         "canary_share": policy.canary_share,
         "shadow": policy.shadow.prompt.version if policy.shadow else None,
     }
+
+
+def _roles(policy: ServingPolicy) -> dict[str, tuple[str, str]]:
+    roles = {policy.role.value: (policy.production.prompt.version, policy.production.prompt.sha256)}
+    if policy.canary is not None:
+        roles["canary"] = (policy.canary.prompt.version, policy.canary.prompt.sha256)
+    if policy.shadow is not None:
+        roles["shadow"] = (policy.shadow.prompt.version, policy.shadow.prompt.sha256)
+    return roles

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import Field, PositiveFloat, PositiveInt, SecretStr
 
+from stream.kafka_security import KafkaSecurity, SaslMechanism, SecurityProtocol
 from stream.student.settings import APP_NAME, ENV_PREFIX, StudentSettings
 
 __all__ = ["APP_NAME", "ENV_PREFIX", "HEALTH_DIR", "WorkerSettings"]
@@ -21,13 +22,23 @@ class WorkerSettings(StudentSettings):
     also the env var `PLD_<NAME>`."""
 
     kafka_bootstrap: str = "127.0.0.1:9092"
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    kafka_security_protocol: SecurityProtocol = SecurityProtocol.PLAINTEXT
+    kafka_sasl_mechanism: SaslMechanism = SaslMechanism.PLAIN
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None  # a client certificate, for mutual TLS
+    kafka_ssl_keyfile: Path | None = None
+    kafka_replication_factor: PositiveInt = 1  # for the topics the worker creates; 3 on a real cluster
+    redis_url: str = "redis://127.0.0.1:6379/0"  # rediss:// for TLS
+    redis_password: SecretStr | None = None  # kept out of the URL, so it never shows in a log line
+    redis_ssl_ca_file: Path | None = None
     app_id: str = APP_NAME
     requests_topic: str = "moderation.requests"
     decisions_topic: str = "moderation.decisions"
     dlq_topic: str = "moderation.dlq"
     shadow_topic: str = "moderation.shadow"
-    topic_partitions: PositiveInt = 1
+    topic_partitions: PositiveInt = 4  # several workers in one group share the requests' partitions
     max_batch: PositiveInt = Field(default=16, le=64)
     batch_within_s: PositiveFloat = 0.5
     worker_id: str = Field(default_factory=_default_worker_id)
@@ -41,6 +52,20 @@ class WorkerSettings(StudentSettings):
     breaker_cooldown_s: PositiveFloat = 30.0  # how long an open breaker holds its batch before retrying
     stop_deadline_s: PositiveFloat = 25.0  # after SIGTERM, exit by force when a clean stop takes longer
     health_file: Path | None = None  # default: <cache_dir>/health/<app_id>.<worker_id>.json
+    metrics_port: int = Field(default=9464, ge=0, le=65535)  # /metrics and /health over HTTP; 0 turns it off
+
+    @property
+    def kafka_security(self) -> KafkaSecurity:
+        """The Kafka connection security these settings describe."""
+        return KafkaSecurity(
+            protocol=self.kafka_security_protocol,
+            sasl_mechanism=self.kafka_sasl_mechanism,
+            sasl_username=self.kafka_sasl_username,
+            sasl_password=self.kafka_sasl_password,
+            ssl_cafile=self.kafka_ssl_cafile,
+            ssl_certfile=self.kafka_ssl_certfile,
+            ssl_keyfile=self.kafka_ssl_keyfile,
+        )
 
     @property
     def resolved_health_file(self) -> Path:

@@ -19,11 +19,12 @@ import faust
 import structlog
 
 from schemas import PromptVersion
-from stream.app import create_app
+from stream.app import AppHooks, create_app
 from stream.batch import BatchProcessor
 from stream.breaker import CircuitBreaker
 from stream.health import HealthFile, HealthStatus
 from stream.logging import configure_logging
+from stream.metrics import Probes, WorkerMetrics, health_report, serve
 from stream.policy import Role, ServingPolicy
 from stream.policy_watcher import PolicyWatcher
 from stream.prompts import PromptRegistry, default_prompt, load_prompt_file
@@ -100,27 +101,38 @@ def _run(settings: WorkerSettings) -> int:
     health = HealthFile(settings.resolved_health_file, settings.worker_id)
     health.set(HealthStatus.STARTING)
     topics = [settings.requests_topic, settings.decisions_topic, settings.dlq_topic, settings.shadow_topic]
-    asyncio.run(ensure_topics(settings.kafka_bootstrap, topics, settings.topic_partitions))
-    source = _policy_source(settings, health)
+    asyncio.run(
+        ensure_topics(
+            settings.kafka_bootstrap,
+            topics,
+            settings.topic_partitions,
+            replication_factor=settings.kafka_replication_factor,
+            options=settings.kafka_security.client_options(),
+        )
+    )
+    metrics = WorkerMetrics()
+    source = _policy_source(settings, health, metrics)
     _log_ready(settings, source.current, health)
     health.set(HealthStatus.OK)
+    probes = _serve_metrics(settings, metrics, health, source)
     worker: ModerationWorker | None = None
     try:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="student") as executor:
             breaker = CircuitBreaker(settings.breaker_threshold)
-            processor = BatchProcessor(executor, settings.worker_id, settings.max_message_bytes, breaker)
+            processor = BatchProcessor(executor, settings.worker_id, settings.max_message_bytes, breaker, metrics)
 
             def on_crash(exc: BaseException) -> None:
                 if worker is not None:
                     worker.agent_crashed(exc)
 
-            app = create_app(settings, processor, health, source.take, on_crash)
+            app = create_app(settings, processor, AppHooks(health, source.take, on_crash, metrics))
             worker = ModerationWorker(app, settings.stop_deadline_s)
             source.start()
             with contextlib.suppress(SystemExit):  # mode ends its run with SystemExit(0)
                 worker.execute_from_commandline()
     finally:
         health.set(HealthStatus.STOPPED)
+        probes.stop()
         source.close()
     if worker is not None and worker.agent_crash is not None:
         log.critical("worker_exit_after_agent_crash", exit_status=EXIT_AGENT_CRASHED)
@@ -143,22 +155,43 @@ class PinnedPolicy:
 
     def close(self) -> None:
         """Release the student."""
+        self.closed = True
         self.current.production.close()
 
+    def model_loaded(self) -> bool:
+        """Whether the student is there to decide."""
+        return not getattr(self, "closed", False)
 
-def _policy_source(settings: WorkerSettings, health: HealthFile) -> "PinnedPolicy | PolicyWatcher":
+
+def _serve_metrics(
+    settings: WorkerSettings, metrics: WorkerMetrics, health: HealthFile, source: "PinnedPolicy | PolicyWatcher"
+) -> Probes:
+    """Start the Kafka/Redis probes and, unless PLD_METRICS_PORT is 0, the /metrics and /health endpoint."""
+    registry = PromptRegistry.from_settings(settings)
+    probes = Probes(settings.kafka_bootstrap, registry.client.ping)
+    probes.start()
+    if settings.metrics_port:
+        try:
+            serve(settings.metrics_port, metrics, lambda: health_report(health, probes, source.model_loaded))
+        except OSError as exc:  # e.g. a second worker on this machine without a port of its own
+            log.warning("metrics_port_unavailable", port=settings.metrics_port, error=str(exc))
+    return probes
+
+
+def _policy_source(
+    settings: WorkerSettings, health: HealthFile, metrics: WorkerMetrics
+) -> "PinnedPolicy | PolicyWatcher":
     """Where each batch's policy comes from: a pinned file, or the registry's pointers (hot reload).
 
     Starting a worker never moves a pointer: an empty registry is served the shipped default policy
     locally until someone publishes (`pld prompt publish`)."""
     if settings.prompt_file is not None:
-        return PinnedPolicy(settings, load_prompt_file(settings.prompt_file))
-    registry = PromptRegistry.from_url(
-        settings.redis_url,
-        settings.prompt_signing_key,
-        connect_timeout_s=settings.redis_timeout_s,
-        read_timeout_s=settings.redis_timeout_s,
-    )
+        pinned = PinnedPolicy(settings, load_prompt_file(settings.prompt_file))
+        metrics.set_prompts(
+            {Role.PINNED.value: (pinned.current.production.prompt.version, pinned.current.production.prompt.sha256)}
+        )
+        return pinned
+    registry = PromptRegistry.from_settings(settings)
     return PolicyWatcher(
         registry,
         lambda prompt: build_student(settings, prompt),
@@ -166,6 +199,7 @@ def _policy_source(settings: WorkerSettings, health: HealthFile) -> "PinnedPolic
         default=default_prompt(),
         health=health,
         poll_s=settings.prompt_poll_s,
+        metrics=metrics,
     )
 
 

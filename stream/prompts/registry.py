@@ -15,7 +15,8 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, TypeVar, cast
+from pathlib import Path
+from typing import Any, Protocol, TypeVar, cast
 
 import redis
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -78,6 +79,30 @@ class HistoryEntry(BaseModel):
     generation: int
 
 
+class RegistrySettings(Protocol):
+    """The settings a registry connection needs (the worker's settings have them all)."""
+
+    @property
+    def redis_url(self) -> str:
+        """redis:// or rediss:// URL, without the password."""
+
+    @property
+    def redis_password(self) -> SecretStr | None:
+        """The AUTH password."""
+
+    @property
+    def redis_ssl_ca_file(self) -> Path | None:
+        """The CA that signed the server's certificate (rediss://)."""
+
+    @property
+    def redis_timeout_s(self) -> float:
+        """Connect and read timeout of every call."""
+
+    @property
+    def prompt_signing_key(self) -> SecretStr | None:
+        """The HMAC key versions are signed and verified with."""
+
+
 def signature_of(prompt: PromptVersion, key: SecretStr) -> str:
     """HMAC-SHA256 of the version's canonical sha256 under the signing key."""
     return hmac.new(key.get_secret_value().encode(), prompt.sha256.encode(), hashlib.sha256).hexdigest()
@@ -102,6 +127,18 @@ class PromptRegistry:
         """A registry on the Redis server at `url`, every call bounded by the timeouts."""
         client = redis.Redis.from_url(url, socket_connect_timeout=connect_timeout_s, socket_timeout=read_timeout_s)
         return cls(client, signing_key)
+
+    @classmethod
+    def from_settings(cls, settings: "RegistrySettings") -> "PromptRegistry":
+        """A registry as the settings describe it: URL, password (kept out of the URL), TLS CA, timeouts."""
+        client = redis.Redis.from_url(
+            settings.redis_url,
+            password=settings.redis_password.get_secret_value() if settings.redis_password else None,
+            socket_connect_timeout=settings.redis_timeout_s,
+            socket_timeout=settings.redis_timeout_s,
+            **({"ssl_ca_certs": str(settings.redis_ssl_ca_file)} if settings.redis_ssl_ca_file else {}),
+        )
+        return cls(client, settings.prompt_signing_key)
 
     @property
     def client(self) -> redis.Redis:

@@ -1,0 +1,144 @@
+"""Prometheus metrics of a worker, and the HTTP endpoint that serves them with a health check.
+
+`GET /metrics` is the Prometheus text format; `GET /health` answers 200 with a JSON body while the
+worker is healthy and 503 when it is not: its own state is unhealthy (breaker open, stopped), its
+student is gone, or Kafka or Redis did not answer the last probe (a TCP connect to the first
+bootstrap broker, a Redis PING; every `PROBE_S`). Grafana: `ops/grafana/pld-moderation.json`.
+"""
+
+import json
+import socket
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from stream.health import HEALTHY, HealthFile
+
+PROBE_S = 10.0
+PROBE_TIMEOUT_S = 2.0
+HTTP_OK = 200
+HTTP_UNAVAILABLE = 503
+HTTP_NOT_FOUND = 404
+LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
+
+
+class WorkerMetrics:
+    """Every metric a worker exports, on a registry of its own (tests make as many as they like)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("pld_requests", "Records consumed from the requests topic", registry=r)
+        self.decisions = Counter(
+            "pld_decisions", "Decisions published", ["label", "prompt_version", "served_as"], registry=r
+        )
+        self.dead_letters = Counter("pld_dead_letters", "Dead letters published", ["reason"], registry=r)
+        self.shadow_disagreements = Counter(
+            "pld_shadow_disagreements", "Requests on which the shadow version disagreed", registry=r
+        )
+        self.instruction_fires = Counter(
+            "pld_instruction_fires", "Decisions citing an instruction", ["instruction_id", "prompt_version"], registry=r
+        )
+        self.batch_size = Histogram("pld_batch_size", "Records per batch", buckets=BATCH_BUCKETS, registry=r)
+        self.stage_seconds = Histogram(
+            "pld_stage_seconds", "Time per batch stage", ["stage"], buckets=LATENCY_BUCKETS, registry=r
+        )
+        self.end_to_end_seconds = Histogram(
+            "pld_request_latency_seconds", "From a request's created_at to its decision", buckets=LATENCY_BUCKETS,
+            registry=r,
+        )  # fmt: skip
+        self.consumer_lag = Gauge("pld_consumer_lag", "Records behind the partition's end", ["partition"], registry=r)
+        self.prompt_info = Gauge(
+            "pld_prompt_version_info", "The versions serving now (1)", ["role", "version", "sha256"], registry=r
+        )
+        self.batch_retries = Counter("pld_batch_retries", "Batches retried after a failure", registry=r)
+        self.circuit_open = Gauge("pld_circuit_open", "1 while the circuit breaker holds a batch", registry=r)
+        self.prompt_refused = Counter("pld_prompt_versions_refused", "Versions refused (signature)", registry=r)
+
+    def set_prompts(self, versions: dict[str, tuple[str, str]]) -> None:
+        """The serving versions by role (role -> (version, sha256)), replacing the previous ones."""
+        self.prompt_info.clear()
+        for role, (version, sha256) in versions.items():
+            self.prompt_info.labels(role=role, version=version, sha256=sha256[:12]).set(1)
+
+    def exposition(self) -> bytes:
+        """The Prometheus text format."""
+        return generate_latest(self.registry)
+
+
+class Probes:
+    """Whether Kafka and Redis answered the last probe; probed in a background thread."""
+
+    def __init__(self, kafka_bootstrap: str, redis_ping: Callable[[], object]) -> None:
+        self._kafka = kafka_bootstrap.split(",", maxsplit=1)[0]
+        self._redis_ping = redis_ping
+        self.kafka_ok = True
+        self.redis_ok = True
+        self._stop = threading.Event()
+
+    def start(self) -> None:
+        """Probe now and then every PROBE_S."""
+        threading.Thread(target=self._loop, name="health-probes", daemon=True).start()
+
+    def stop(self) -> None:
+        """Stop probing."""
+        self._stop.set()
+
+    def probe(self) -> None:
+        """Probe Kafka (TCP connect) and Redis (PING) once."""
+        host, _, port = self._kafka.rpartition(":")
+        try:
+            socket.create_connection((host or "127.0.0.1", int(port)), timeout=PROBE_TIMEOUT_S).close()
+            self.kafka_ok = True
+        except (OSError, ValueError):
+            self.kafka_ok = False
+        try:
+            self._redis_ping()
+            self.redis_ok = True
+        except Exception:
+            self.redis_ok = False
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.probe()
+            self._stop.wait(PROBE_S)
+
+
+def health_report(health: HealthFile, probes: Probes, model_loaded: Callable[[], bool]) -> tuple[int, dict[str, Any]]:
+    """The HTTP status and body of `/health`."""
+    checks = {"model": model_loaded(), "kafka": probes.kafka_ok, "redis": probes.redis_ok}
+    healthy = health.status in HEALTHY and all(checks.values())
+    body = {"healthy": healthy, "status": health.status.value, "reason": health.reason, "checks": checks}
+    return (HTTP_OK if healthy else HTTP_UNAVAILABLE), body
+
+
+def serve(port: int, metrics: WorkerMetrics, health: Callable[[], tuple[int, dict[str, Any]]]) -> ThreadingHTTPServer:
+    """Serve `/metrics` and `/health` on 0.0.0.0:`port` in a daemon thread; return the server."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path == "/metrics":
+                self._send(HTTP_OK, metrics.exposition(), CONTENT_TYPE_LATEST)
+            elif self.path == "/health":
+                status, body = health()
+                self._send(status, json.dumps(body).encode(), "application/json")
+            else:
+                self._send(HTTP_NOT_FOUND, b"not found\n", "text/plain")
+
+        def _send(self, status: int, payload: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *_args: object) -> None:  # scrapes every 15 s would flood the JSON log
+            return
+
+    server = ThreadingHTTPServer(("0.0.0.0", port), Handler)  # noqa: S104 - scraped from outside the host
+    threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True).start()
+    return server

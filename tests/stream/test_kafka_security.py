@@ -1,0 +1,58 @@
+"""Kafka SASL/TLS settings reach every client, and secrets never show in a repr or a log line."""
+
+import faust
+import pytest
+from pydantic import SecretStr
+
+from stream.kafka_security import KafkaSecurity, SaslMechanism, SecurityProtocol
+from stream.settings import WorkerSettings
+
+PASSWORD = "s3cret-kafka-password"
+
+
+def test_sasl_scram_settings_become_client_options_and_faust_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """PLD_KAFKA_* variables give aiokafka's options and faust's credentials the same SCRAM login."""
+    monkeypatch.setenv("PLD_KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
+    monkeypatch.setenv("PLD_KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
+    monkeypatch.setenv("PLD_KAFKA_SASL_USERNAME", "moderator")
+    monkeypatch.setenv("PLD_KAFKA_SASL_PASSWORD", PASSWORD)
+    monkeypatch.setenv("PLD_KAFKA_REPLICATION_FACTOR", "3")
+    settings = WorkerSettings()
+    options = settings.kafka_security.client_options()
+    assert options == {
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": "moderator",
+        "sasl_plain_password": PASSWORD,
+    }
+    credentials = settings.kafka_security.faust_credentials()
+    assert isinstance(credentials, faust.SASLCredentials)
+    assert (credentials.username, credentials.mechanism.value) == ("moderator", "SCRAM-SHA-512")
+    assert settings.kafka_replication_factor == 3
+    assert PASSWORD not in repr(settings)
+    assert PASSWORD not in settings.model_dump_json()
+
+
+def test_tls_gives_an_ssl_context_and_plaintext_gives_none() -> None:
+    """SSL/SASL_SSL build a verifying TLS context; PLAINTEXT needs no credentials."""
+    secured = KafkaSecurity(
+        protocol=SecurityProtocol.SASL_SSL,
+        sasl_mechanism=SaslMechanism.PLAIN,
+        sasl_username="u",
+        sasl_password=SecretStr("p"),
+    )
+    context = secured.client_options()["ssl_context"]
+    assert context.check_hostname
+    assert isinstance(secured.faust_credentials(), faust.SASLCredentials)
+    assert isinstance(KafkaSecurity(protocol=SecurityProtocol.SSL).faust_credentials(), faust.SSLCredentials)
+    assert KafkaSecurity().faust_credentials() is None
+    assert KafkaSecurity().client_options() == {"security_protocol": "PLAINTEXT"}
+
+
+def test_redis_and_signing_secrets_stay_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Redis password and the prompt signing key are SecretStr: masked wherever settings are shown."""
+    monkeypatch.setenv("PLD_REDIS_PASSWORD", "redis-pass-123")
+    monkeypatch.setenv("PLD_PROMPT_SIGNING_KEY", "signing-key-456")
+    shown = repr(WorkerSettings()) + WorkerSettings().model_dump_json()
+    assert "redis-pass-123" not in shown
+    assert "signing-key-456" not in shown
