@@ -12,9 +12,14 @@ from stream.settings import WorkerSettings
 
 
 def run_bench(target: str, settings: WorkerSettings, *, as_json: bool) -> int:
-    """Measure `target` ("engine" or "reload") and print the figures."""
+    """Measure `target` ("engine", "reload" or "injection") and print the figures."""
     if target == "engine":
         figures = run_engine_bench(EngineBenchSettings(settings))
+    elif target == "injection":
+        from pld.bench.injection import harmful_messages, run_injection_bench  # noqa: PLC0415
+        from stream.prompts import default_prompt  # noqa: PLC0415
+
+        figures = run_injection_bench(settings, default_prompt(), harmful_messages(settings.cache_dir))
     elif target == "reload":
         from pld.bench.reload import run_reload_bench  # noqa: PLC0415 - starts services: only when asked
 

@@ -77,6 +77,10 @@ class LlamaStudent:
         """Tokens decoded after the prefix to classify `text` (its stem plus every branch)."""
         return len(self._stem(text)) + sum(len(branch.tokens) for branch in self._scorer.branches)
 
+    def message_tokens(self, text: str) -> list[int]:
+        """The tokens `classify` decodes for `text` after the prefix, before its cues (its stem)."""
+        return self._stem(text)
+
     def _fit(self, text: str) -> tuple[list[int], bool]:
         """The message's tokens within `max_message_tokens`: all of them, or its head and its tail around a
         marker (abuse after a screen of filler is still read), and whether it was cut."""
