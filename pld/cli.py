@@ -121,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--replay", action="store_true", help="re-decide the request and compare bit for bit")
     audit.add_argument("--tenant", help="the request's tenant (decisions are keyed tenant:request_id)")
     bench = commands.add_parser("bench", help="benchmarks that print their figures (never timed tests)")
-    bench.add_argument("target", choices=["engine", "reload", "injection"], help="what to measure")
+    bench.add_argument("target", choices=["engine", "reload", "injection", "stream"], help="what to measure")
     bench.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     return parser
 

@@ -45,6 +45,7 @@ class ModerationDecision(BaseModel):
     served_as: str | None = None  # production, canary, pinned (PLD_PROMPT_FILE) or default (empty registry)
     source_partition: int | None = None  # where the request was read, so an audit can replay it
     source_offset: int | None = None
+    requested_at: datetime | None = None  # the request's created_at: decided_at - requested_at is end to end
     decided_at: datetime
     worker_id: Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS)]
 

@@ -194,6 +194,7 @@ class BatchProcessor:
             served_as=role.value,
             source_partition=record.partition,
             source_offset=record.offset,
+            requested_at=request.created_at,
             decided_at=datetime.now(UTC),
             worker_id=self._worker_id,
         )

@@ -12,7 +12,7 @@ from stream.settings import WorkerSettings
 
 
 def run_bench(target: str, settings: WorkerSettings, *, as_json: bool) -> int:
-    """Measure `target` ("engine", "reload" or "injection") and print the figures."""
+    """Measure `target` ("engine", "reload", "injection" or "stream") and print the figures."""
     if target == "engine":
         figures = run_engine_bench(EngineBenchSettings(settings))
     elif target == "injection":
@@ -20,6 +20,10 @@ def run_bench(target: str, settings: WorkerSettings, *, as_json: bool) -> int:
         from stream.prompts import default_prompt  # noqa: PLC0415
 
         figures = run_injection_bench(settings, default_prompt(), harmful_messages(settings.cache_dir))
+    elif target == "stream":
+        from pld.bench.stream import run_stream_bench  # noqa: PLC0415 - starts services: only when asked
+
+        figures = run_stream_bench(settings)
     elif target == "reload":
         from pld.bench.reload import run_reload_bench  # noqa: PLC0415 - starts services: only when asked
 
