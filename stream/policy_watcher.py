@@ -154,6 +154,7 @@ class PolicyWatcher:
                 self._health.set(HealthStatus.DEGRADED, "prompt registry unreachable, serving last good from disk")
                 self._seen = saved[0]
                 return self._policy(*saved)
+            self._health.set(HealthStatus.DEGRADED, "prompt registry unreachable, serving the default policy")
         log.info("prompt_registry_empty_serving_default", version=self._default.version)
         return ServingPolicy(production=self._student(self._default), role=Role.DEFAULT, generation=0)
 

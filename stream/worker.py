@@ -113,7 +113,8 @@ def _run(settings: WorkerSettings) -> int:
     metrics = WorkerMetrics()
     source = _policy_source(settings, health, metrics)
     _log_ready(settings, source.current, health)
-    health.set(HealthStatus.OK)
+    if health.status is HealthStatus.STARTING:  # the policy source may already have said "degraded"
+        health.set(HealthStatus.OK)
     probes = _serve_metrics(settings, metrics, health, source)
     worker: ModerationWorker | None = None
     try:
