@@ -24,6 +24,15 @@ def sample_messages() -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
+def sample_requests(count: int, prefix: str) -> list[tuple[bytes | None, bytes]]:
+    """`count` requests (key, JSON value) with ids `<prefix>-<n>`, cycling through the sample texts."""
+    texts = [sample["text"] for sample in sample_messages()]
+    return [
+        (f"{prefix}-{n}".encode(), json.dumps({"id": f"{prefix}-{n}", "text": texts[n % len(texts)]}).encode())
+        for n in range(count)
+    ]
+
+
 async def produce(
     bootstrap: str,
     topic: str,

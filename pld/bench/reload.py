@@ -13,10 +13,7 @@ the cache, as after `pld prompt publish` on a fleet that has seen it). Figures:
 import asyncio
 import itertools
 import json
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -25,6 +22,7 @@ from typing import Any
 
 from ops.kafka import configured_kafka_port, ensure_kafka
 from ops.redis import configured_redis_port, ensure_redis
+from pld.bench.worker_run import start_bench_worker
 from pld.traffic import collect, produce, sample_messages
 from schemas import ModerationDecision, PromptVersion
 from stream.prompts import Pointer, PromptRegistry, starter_prompt
@@ -52,7 +50,7 @@ def run_reload_bench(settings: WorkerSettings) -> dict[str, Any]:
     build_student(settings, v2).close()  # v2's prefix is now in the cache the worker restores from
     registry = PromptRegistry.from_url(redis_url)
     registry.publish(v1, Pointer.PRODUCTION, who="pld bench reload", why="start")
-    worker = _start_worker(settings, kafka, redis_url, topics, run)
+    worker = start_bench_worker(settings, kafka, redis_url, topics, f"bench-reload-{run}", PLD_PROMPT_POLL_S="1")
     try:
         ids = [f"r{n}" for n in range(REQUESTS)]
         asyncio.run(produce(kafka, topics[0], _requests(ids)))
@@ -110,22 +108,3 @@ def _cache_build_s(settings: WorkerSettings, prompt: PromptVersion) -> float:
         started = time.perf_counter()
         build_student(settings.model_copy(update={"prefix_cache_dir": Path(empty_cache)}), prompt).close()
         return time.perf_counter() - started
-
-
-def _start_worker(
-    settings: WorkerSettings, kafka: str, redis_url: str, topics: list[str], run: str
-) -> "subprocess.Popen[bytes]":
-    env = {
-        **os.environ,
-        "PLD_KAFKA_BOOTSTRAP": kafka,
-        "PLD_REDIS_URL": redis_url,
-        "PLD_REQUESTS_TOPIC": topics[0],
-        "PLD_DECISIONS_TOPIC": topics[1],
-        "PLD_DLQ_TOPIC": topics[2],
-        "PLD_SHADOW_TOPIC": topics[3],
-        "PLD_APP_ID": f"bench-reload-{run}",
-        "PLD_PROMPT_POLL_S": "1",
-        "PLD_CACHE_DIR": str(settings.cache_dir),
-    }
-    log = (settings.cache_dir / f"bench-reload-{run}.log").open("wb")
-    return subprocess.Popen([sys.executable, "-m", "pld.cli", "worker"], env=env, stdout=log, stderr=subprocess.STDOUT)

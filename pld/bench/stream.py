@@ -11,10 +11,7 @@ measured in the same run, with `stream_vs_engine` their ratio.
 
 import asyncio
 import json
-import os
 import statistics
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -23,6 +20,7 @@ from typing import Any
 
 from ops.kafka import configured_kafka_port, ensure_kafka
 from ops.redis import configured_redis_port, ensure_redis
+from pld.bench.worker_run import start_bench_worker
 from pld.traffic import collect, produce, sample_messages
 from schemas import ModerationDecision
 from stream.prompts import default_prompt
@@ -54,7 +52,7 @@ def run_stream_bench(settings: WorkerSettings, requests: int = DEFAULT_REQUESTS)
         (f"s{n}".encode(), json.dumps({"id": f"s{n}", "text": texts[n % len(texts)]}).encode()) for n in range(requests)
     ]
     asyncio.run(produce(kafka, topics[0], messages))
-    worker = _start_worker(settings, kafka, redis_url, topics, run)
+    worker = start_bench_worker(settings, kafka, redis_url, topics, f"bench-stream-{run}", PLD_TOPIC_PARTITIONS="1")
     rss = _RssSampler(worker.pid)
     rss.start()
     try:
@@ -115,26 +113,6 @@ def _engine_rate(settings: WorkerSettings) -> float:
         return len(texts) / (time.perf_counter() - started)
     finally:
         student.close()
-
-
-def _start_worker(
-    settings: WorkerSettings, kafka: str, redis_url: str, topics: list[str], run: str
-) -> "subprocess.Popen[bytes]":
-    env = {
-        **os.environ,
-        "PLD_KAFKA_BOOTSTRAP": kafka,
-        "PLD_REDIS_URL": redis_url,
-        "PLD_REQUESTS_TOPIC": topics[0],
-        "PLD_DECISIONS_TOPIC": topics[1],
-        "PLD_DLQ_TOPIC": topics[2],
-        "PLD_SHADOW_TOPIC": topics[3],
-        "PLD_APP_ID": f"bench-stream-{run}",
-        "PLD_METRICS_PORT": "0",
-        "PLD_CACHE_DIR": str(settings.cache_dir),
-        "PLD_TOPIC_PARTITIONS": "1",
-    }
-    log = (settings.cache_dir / f"bench-stream-{run}.log").open("wb")
-    return subprocess.Popen([sys.executable, "-m", "pld.cli", "worker"], env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
 class _RssSampler:

@@ -5,7 +5,6 @@ with the same decision.
 """
 
 import asyncio
-import json
 import os
 import signal
 import time
@@ -17,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from ops.kafka import ensure_kafka, stop_kafka
-from pld.traffic import Outputs, collect, produce, sample_messages
+from pld.traffic import Outputs, collect, produce, sample_requests
 from tests.fixtures_services import KafkaTopics, TopicsFactory, _create_topics
 from tests.ops.test_services import _free_port_pair
 from tests.worker_process import WorkerProcess
@@ -44,14 +43,6 @@ def worker_for(
     return WorkerProcess(env=env, log_path=log)
 
 
-def requests(count: int, prefix: str) -> list[tuple[bytes | None, bytes]]:
-    texts = [sample["text"] for sample in sample_messages()]
-    return [
-        (f"{prefix}-{n}".encode(), json.dumps({"id": f"{prefix}-{n}", "text": texts[n % len(texts)]}).encode())
-        for n in range(count)
-    ]
-
-
 def read(bootstrap: str, topics: KafkaTopics, done: Callable[[Outputs], bool], timeout_s: float) -> Outputs:
     return asyncio.run(collect(bootstrap, topics.decisions, topics.dlq, done=done, timeout_s=timeout_s))
 
@@ -73,7 +64,7 @@ def test_sigkill_mid_batch_then_restart(
     """A worker killed without warning leaves its batch uncommitted; the next one decides everything."""
     topics = kafka_topics("kill")
     app_id = f"kill-{uuid.uuid4().hex[:8]}"
-    asyncio.run(produce(kafka_bootstrap, topics.requests, requests(120, "kill")))
+    asyncio.run(produce(kafka_bootstrap, topics.requests, sample_requests(120, "kill")))
     first = worker_for(topics, kafka_bootstrap, redis_url, app_id, tmp_path / "a.log")
     first.start()
     first.wait_for_log('"event": "batch"', READY_TIMEOUT_S)
@@ -97,7 +88,7 @@ def test_broker_stopped_and_restarted_mid_stream(redis_url: str, tmp_path: Path)
         suffix = uuid.uuid4().hex[:8]
         topics = KafkaTopics(f"outage.requests.{suffix}", f"outage.decisions.{suffix}", f"outage.dlq.{suffix}")
         asyncio.run(_create_topics(bootstrap, topics.names, 1))
-        asyncio.run(produce(bootstrap, topics.requests, requests(100, "outage")))
+        asyncio.run(produce(bootstrap, topics.requests, sample_requests(100, "outage")))
         worker = worker_for(topics, bootstrap, redis_url, f"outage-{suffix}", tmp_path / "w.log")
         worker.start()
         try:
@@ -120,7 +111,7 @@ def test_a_worker_joins_and_leaves_mid_stream(
     """Two rebalances (a second worker joins, later leaves) while the stream flows: nothing lost."""
     topics = kafka_topics("rejoin", partitions=2)
     app_id = f"rejoin-{uuid.uuid4().hex[:8]}"
-    asyncio.run(produce(kafka_bootstrap, topics.requests, requests(200, "rejoin")))
+    asyncio.run(produce(kafka_bootstrap, topics.requests, sample_requests(200, "rejoin")))
     extra = {"PLD_TOPIC_PARTITIONS": "2"}
     first = worker_for(topics, kafka_bootstrap, redis_url, app_id, tmp_path / "a.log", **extra)
     second = worker_for(topics, kafka_bootstrap, redis_url, app_id, tmp_path / "b.log", **extra)

@@ -16,7 +16,7 @@ import redis
 from pydantic import SecretStr
 
 from ops.redis import ensure_redis, stop_redis
-from pld.traffic import Outputs, collect, produce, sample_messages
+from pld.traffic import Outputs, collect, produce, sample_requests
 from schemas import ModerationDecision, PromptVersion, ShadowDisagreement
 from stream.prompts import Pointer, PromptRegistry, starter_prompt
 from stream.prompts.keys import prompt_version_key
@@ -69,14 +69,6 @@ def start_worker(topics: KafkaTopics, bootstrap: str, redis_url: str, log: Path,
     return worker
 
 
-def requests(count: int, prefix: str) -> list[tuple[bytes | None, bytes]]:
-    texts = [sample["text"] for sample in sample_messages()]
-    return [
-        (f"{prefix}-{n}".encode(), json.dumps({"id": f"{prefix}-{n}", "text": texts[n % len(texts)]}).encode())
-        for n in range(count)
-    ]
-
-
 def read_until(bootstrap: str, topics: KafkaTopics, done: Callable[[Outputs], bool], worker: WorkerProcess) -> Outputs:
     def finished(outputs: Outputs) -> bool:
         return done(outputs) or not worker.running
@@ -113,7 +105,7 @@ def test_publish_and_rollback_mid_stream_switch_once_per_partition(
     registry = PromptRegistry.from_url(scratch_url)
     registry.publish(v1(), Pointer.PRODUCTION, who="test", why="start")
     topics = kafka_topics("live", partitions=2)
-    asyncio.run(produce(kafka_bootstrap, topics.requests, requests(1000, "live")))
+    asyncio.run(produce(kafka_bootstrap, topics.requests, sample_requests(1000, "live")))
     worker = start_worker(topics, kafka_bootstrap, scratch_url, tmp_path / "w.log", PLD_TOPIC_PARTITIONS="2")
     try:
         read_until(kafka_bootstrap, topics, lambda o: len(o.decided_ids) >= 300, worker)
@@ -142,15 +134,15 @@ def test_redis_down_mid_stream_loses_nothing_and_the_next_publish_is_followed(
     topics = kafka_topics("outage")
     worker = start_worker(topics, kafka_bootstrap, url, tmp_path / "w.log")
     try:
-        asyncio.run(produce(kafka_bootstrap, topics.requests, requests(40, "before")))
+        asyncio.run(produce(kafka_bootstrap, topics.requests, sample_requests(40, "before")))
         read_until(kafka_bootstrap, topics, lambda o: len(o.decided_ids) >= 10, worker)
         stop_redis(PRIVATE_REDIS_PORT)
-        asyncio.run(produce(kafka_bootstrap, topics.requests, requests(40, "during")))
+        asyncio.run(produce(kafka_bootstrap, topics.requests, sample_requests(40, "during")))
         read_until(kafka_bootstrap, topics, lambda o: len(o.decided_ids) >= 80, worker)
         ensure_redis(PRIVATE_REDIS_PORT)
         registry.publish(v2(), Pointer.PRODUCTION, who="test", why="after the outage")
         worker.wait_for_log('"production": "live-v2"', READY_TIMEOUT_S)  # staged: the next batch swaps to it
-        asyncio.run(produce(kafka_bootstrap, topics.requests, requests(20, "after")))
+        asyncio.run(produce(kafka_bootstrap, topics.requests, sample_requests(20, "after")))
         outputs = read_until(kafka_bootstrap, topics, lambda o: len(o.decided_ids) >= 100, worker)
     finally:
         code = worker.stop()
@@ -177,7 +169,7 @@ def test_with_signing_on_unsigned_and_tampered_versions_never_serve(
         redis.Redis.from_url(scratch_url).hset(prompt_version_key("live-v3"), "signature", "0" * 64)
         PromptRegistry.from_url(scratch_url).move(Pointer.PRODUCTION, "live-v3", who="mallory", why="tampered")
         worker.wait_for_log('"refused_total": 2', 30)
-        asyncio.run(produce(kafka_bootstrap, topics.requests, requests(20, "signed")))
+        asyncio.run(produce(kafka_bootstrap, topics.requests, sample_requests(20, "signed")))
         outputs = read_until(kafka_bootstrap, topics, lambda o: len(o.decided_ids) >= 20, worker)
     finally:
         assert worker.stop() == 0, worker.log()
@@ -199,7 +191,7 @@ def test_shadow_disagreements_equal_an_offline_comparison_and_audit_replays(
     registry.publish(v2(), Pointer.SHADOW, who="test", why="compare")
     topics = kafka_topics("shadow")
     shadow_topic = f"{topics.dlq}.shadow"
-    messages = requests(40, "sh")
+    messages = sample_requests(40, "sh")
     asyncio.run(produce(kafka_bootstrap, topics.requests, messages))
     worker = start_worker(topics, kafka_bootstrap, scratch_url, tmp_path / "w.log")
     try:

@@ -5,13 +5,12 @@ rebalance; an agent crash (injected with PLD_FAULT_AGENT_CRASH_KEY) ends it by i
 """
 
 import asyncio
-import json
 import uuid
 from pathlib import Path
 
 import pytest
 
-from pld.traffic import Outputs, collect, produce, sample_messages
+from pld.traffic import Outputs, collect, produce, sample_requests
 from stream.faults import AGENT_CRASH_KEY_ENV
 from stream.worker import EXIT_AGENT_CRASHED
 from tests.fixtures_services import KafkaTopics, TopicsFactory
@@ -37,14 +36,6 @@ def make_worker(topics: KafkaTopics, kafka_bootstrap: str, redis_url: str, log: 
     return WorkerProcess(env=env, log_path=log)
 
 
-def requests(count: int, prefix: str) -> list[tuple[bytes | None, bytes]]:
-    texts = [sample["text"] for sample in sample_messages()]
-    return [
-        (f"{prefix}-{n}".encode(), json.dumps({"id": f"{prefix}-{n}", "text": texts[n % len(texts)]}).encode())
-        for n in range(count)
-    ]
-
-
 def test_an_idle_worker_stops(
     kafka_topics: TopicsFactory, kafka_bootstrap: str, redis_url: str, tmp_path: Path
 ) -> None:
@@ -61,7 +52,7 @@ def test_a_worker_stops_mid_batch(
 ) -> None:
     """SIGTERM while batches are being decided: the worker exits within the bound, mid-stream."""
     topics = kafka_topics("midbatch")
-    asyncio.run(produce(kafka_bootstrap, topics.requests, requests(200, "mb")))
+    asyncio.run(produce(kafka_bootstrap, topics.requests, sample_requests(200, "mb")))
     worker = make_worker(topics, kafka_bootstrap, redis_url, tmp_path / "w.log")
     worker.start()
     worker.wait_for_log('"event": "batch"', READY_TIMEOUT_S)
@@ -77,7 +68,7 @@ def test_workers_stop_mid_rebalance(
 ) -> None:
     """A second worker joins the group under load; SIGTERM to both while the group rebalances: both exit in time."""
     topics = kafka_topics("rebalance", partitions=2)
-    asyncio.run(produce(kafka_bootstrap, topics.requests, requests(300, "rb")))
+    asyncio.run(produce(kafka_bootstrap, topics.requests, sample_requests(300, "rb")))
     app_id = f"rebalance-{uuid.uuid4().hex[:8]}"
     first = make_worker(topics, kafka_bootstrap, redis_url, tmp_path / "a.log", app_id=app_id, PLD_TOPIC_PARTITIONS="2")
     second = make_worker(
@@ -106,7 +97,7 @@ def test_an_agent_crash_stops_the_worker_and_commits_nothing_past_it(
     topics = kafka_topics("crash")
     app_id = f"crash-{uuid.uuid4().hex[:8]}"
     crash_key = "please-crash"
-    messages = [*requests(3, "before"), (crash_key.encode(), b'{"id": "boom", "text": "hello"}')]
+    messages = [*sample_requests(3, "before"), (crash_key.encode(), b'{"id": "boom", "text": "hello"}')]
     asyncio.run(produce(kafka_bootstrap, topics.requests, messages))
     worker = make_worker(
         topics, kafka_bootstrap, redis_url, tmp_path / "w.log", app_id=app_id, **{AGENT_CRASH_KEY_ENV: crash_key}
