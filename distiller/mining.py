@@ -4,6 +4,13 @@ Steps are normalised, embedded, and grouped greedily: the step with the most clo
 (cosine similarity at least `similarity`) founds a group with its unassigned neighbours, and so on.
 Greedy leader clustering is deterministic, needs no cluster count, and is quick at the few thousand
 steps a distillation run produces.
+
+Per label (the default): each gold label's steps are grouped on their own, so a label with few
+examples is not swallowed by the majority label's generic steps ("the message is neutral"); a
+pattern's purity is then measured against every step near its most central one, whatever its label
+(the share of those examples with the pattern's label), so logic shared by all labels ranks low. A
+label whose patterns all fall below `min_support` keeps its best pattern of at least
+`MIN_SUPPORT_FLOOR` examples: every label the data supports gets logic of its own.
 """
 
 import re
@@ -17,6 +24,7 @@ import numpy.typing as npt
 Embed = Callable[[Sequence[str]], npt.NDArray[np.float32]]  # texts -> (n, d) unit-norm rows
 
 MIN_STEP_WORDS = 4
+MIN_SUPPORT_FLOOR = 2
 ANSWER_LINE = re.compile(r"^\s*(final\s+)?answer\s*[:\-]", re.IGNORECASE)
 NUMBERING = re.compile(r"^\s*(step\s*)?\d+\s*[.):\-]\s*", re.IGNORECASE)
 # Teachers title their steps ("Analyze the context", "Determine the label") before the reasoning itself.
@@ -72,17 +80,54 @@ def normalise_step(text: str) -> str | None:
 
 
 def mine_patterns(
-    steps: Sequence[Step], embed: Embed, similarity: float = 0.5, min_support: int = 3, min_purity: float = 0.5
+    steps: Sequence[Step],
+    embed: Embed,
+    similarity: float = 0.5,
+    min_support: int = 3,
+    min_purity: float = 0.5,
+    *,
+    per_label: bool = True,
 ) -> list[Pattern]:
     """Group similar steps and rank the groups; groups under `min_support` examples or `min_purity` are dropped."""
     if not steps:
         return []
     similarities = _centred_similarities(embed([step.text for step in steps]))
-    patterns = [
-        _pattern([steps[i] for i in members], similarities, members) for members in _groups(similarities, similarity)
-    ]
-    kept = [p for p in patterns if p.support >= min_support and p.purity >= min_purity]
+    if not per_label:
+        patterns = [
+            _pattern([steps[i] for i in members], similarities, members)
+            for members in _groups(similarities, similarity)
+        ]
+        kept = [p for p in patterns if p.support >= min_support and p.purity >= min_purity]
+        return sorted(kept, key=lambda pattern: (-pattern.score, pattern.representative[0]))
+    kept = []
+    for label in sorted({step.label for step in steps}):
+        indices = [i for i, step in enumerate(steps) if step.label == label]
+        groups = _groups(similarities[np.ix_(indices, indices)], similarity)
+        patterns = [_labelled_pattern(steps, similarities, [indices[m] for m in g], label, similarity) for g in groups]
+        sound = [p for p in patterns if p.purity >= min_purity]
+        chosen = [p for p in sound if p.support >= min_support]
+        floor = [p for p in sound if p.support >= MIN_SUPPORT_FLOOR]
+        kept += chosen or sorted(floor, key=lambda pattern: -pattern.score)[:1]
     return sorted(kept, key=lambda pattern: (-pattern.score, pattern.representative[0]))
+
+
+def _labelled_pattern(
+    steps: Sequence[Step], similarities: npt.NDArray[np.float32], members: list[int], label: str, threshold: float
+) -> Pattern:
+    """A pattern of one label's steps; its purity counts every step (of any label) near its most central one."""
+    centrality = similarities[np.ix_(members, members)].mean(axis=1)
+    order = np.argsort(-centrality, kind="stable")
+    leader = members[int(order[0])]
+    near = {int(i) for i in np.flatnonzero(similarities[leader] >= threshold)} | set(members)
+    labels_near = {steps[i].example_id: steps[i].label for i in near}
+    own = sum(found == label for found in labels_near.values())
+    return Pattern(
+        steps=tuple(steps[i] for i in members),
+        representative=tuple(dict.fromkeys(steps[members[int(i)]].text for i in order))[:5],
+        label=label,
+        support=len({steps[i].example_id for i in members}),
+        purity=own / len(labels_near),
+    )
 
 
 def _centred_similarities(vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:

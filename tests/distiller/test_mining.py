@@ -26,8 +26,7 @@ def test_normalise_strips_numbering_and_drops_answers() -> None:
     assert normalise_step("Step 3) too short") is None
 
 
-def test_similar_steps_group_and_rank_by_support() -> None:
-    """Steps repeating the same logic across examples form one pattern with its support and purity."""
+def mixed_steps() -> list[Step]:
     steps = [
         Step(f"the sentence repeats a common stereotype about group {i}", f"e{i}", "stereotype", False)
         for i in range(4)
@@ -36,7 +35,30 @@ def test_similar_steps_group_and_rank_by_support() -> None:
         Step("the sentence is about something else entirely unrelated", f"u{i}", "unrelated", False) for i in range(3)
     ]
     steps.append(Step("the sentence is about something else entirely unrelated", "s9", "stereotype", False))
+    return steps
+
+
+def test_similar_steps_of_one_label_group_and_rank_by_support() -> None:
+    """Per label, steps repeating the same logic form a pattern; its purity counts other labels' steps near it."""
+    patterns = mine_patterns(mixed_steps(), bag_of_words, similarity=0.5, min_support=3)
+    assert [p.label for p in patterns] == ["stereotype", "unrelated"]
+    assert (patterns[0].support, patterns[0].purity) == (4, 1.0)
+    assert (patterns[1].support, patterns[1].purity) == (3, 0.75)  # s9 reads the same but is a stereotype
+    assert patterns[1].example_ids == ["u0", "u1", "u2"]
+
+
+def test_a_minority_label_keeps_its_best_pattern() -> None:
+    """A label whose logic falls under min_support still gets its best pattern of two or more examples."""
+    steps = [Step("the text is a normal friendly question", f"a{i}", "allow", False) for i in range(6)]
+    steps += [Step("the text asks how to build a weapon", f"b{i}", "block", False) for i in range(2)]
     patterns = mine_patterns(steps, bag_of_words, similarity=0.5, min_support=3)
+    assert [(p.label, p.support) for p in patterns] == [("allow", 6), ("block", 2)]
+
+
+def test_pooled_mining_groups_every_label_together() -> None:
+    """With per_label=False all steps are grouped together and a group's label is its majority."""
+    steps = mixed_steps()
+    patterns = mine_patterns(steps, bag_of_words, similarity=0.5, min_support=3, per_label=False)
     assert [p.label for p in patterns] == ["stereotype", "unrelated"]
     assert patterns[0].support == 4
     assert patterns[0].purity == 1.0
