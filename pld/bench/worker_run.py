@@ -8,10 +8,17 @@ from stream.settings import WorkerSettings
 
 
 def start_bench_worker(
-    settings: WorkerSettings, kafka: str, redis_url: str, topics: list[str], app_id: str, **extra: str
+    settings: WorkerSettings,
+    kafka: str,
+    redis_url: str,
+    topics: list[str],
+    app_id: str,
+    *,
+    log_name: str | None = None,
+    **extra: str,
 ) -> "subprocess.Popen[bytes]":
     """A worker reading `topics[0]` and writing decisions, dead letters and shadow records to the others;
-    its log goes to `<cache>/<app_id>.log`."""
+    its log goes to `<cache>/<log_name or app_id>.log`."""
     env = {
         **os.environ,
         "PLD_KAFKA_BOOTSTRAP": kafka,
@@ -25,5 +32,5 @@ def start_bench_worker(
         "PLD_CACHE_DIR": str(settings.cache_dir),
         **extra,
     }
-    log = (settings.cache_dir / f"{app_id}.log").open("wb")
+    log = (settings.cache_dir / f"{log_name or app_id}.log").open("wb")
     return subprocess.Popen([sys.executable, "-m", "pld.cli", "worker"], env=env, stdout=log, stderr=subprocess.STDOUT)
