@@ -15,6 +15,7 @@ import statistics
 import threading
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +53,13 @@ def run_stream_bench(settings: WorkerSettings, requests: int = DEFAULT_REQUESTS,
     topics = [f"bench-stream-{run}.{name}" for name in ("requests", "decisions", "dlq", "shadow")]
     asyncio.run(ensure_topics(kafka, topics, workers))
     texts = [sample["text"] for sample in sample_messages()]
+    created_at = datetime.now(UTC).isoformat()  # stamped by the producer, so end to end includes the queue
     messages = [
-        (f"s{n}".encode(), json.dumps({"id": f"s{n}", "text": texts[n % len(texts)]}).encode()) for n in range(requests)
+        (
+            f"s{n}".encode(),
+            json.dumps({"id": f"s{n}", "text": texts[n % len(texts)], "created_at": created_at}).encode(),
+        )
+        for n in range(requests)
     ]
     asyncio.run(produce(kafka, topics[0], messages))
     group = [
