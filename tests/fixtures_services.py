@@ -57,6 +57,17 @@ class KafkaTopics:
         """All three names: requests, decisions, dlq."""
         return (self.requests, self.decisions, self.dlq)
 
+    def worker_env(self, kafka_bootstrap: str, redis_url: str, app_id: str) -> dict[str, str]:
+        """The settings that point a worker (its own consumer group `app_id`) at these topics."""
+        return {
+            "PLD_KAFKA_BOOTSTRAP": kafka_bootstrap,
+            "PLD_REDIS_URL": redis_url,
+            "PLD_REQUESTS_TOPIC": self.requests,
+            "PLD_DECISIONS_TOPIC": self.decisions,
+            "PLD_DLQ_TOPIC": self.dlq,
+            "PLD_APP_ID": app_id,
+        }
+
 
 class TopicsFactory(Protocol):
     """Creates a fresh, uniquely named set of topics (deleted when the test ends)."""

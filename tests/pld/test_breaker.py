@@ -33,12 +33,7 @@ def test_a_failing_model_opens_the_breaker_instead_of_dead_lettering_the_stream(
     asyncio.run(produce(kafka_bootstrap, topics.requests, messages))
     worker = WorkerProcess(
         env={
-            "PLD_KAFKA_BOOTSTRAP": kafka_bootstrap,
-            "PLD_REDIS_URL": redis_url,
-            "PLD_REQUESTS_TOPIC": topics.requests,
-            "PLD_DECISIONS_TOPIC": topics.decisions,
-            "PLD_DLQ_TOPIC": topics.dlq,
-            "PLD_APP_ID": app_id,
+            **topics.worker_env(kafka_bootstrap, redis_url, app_id),
             "PLD_N_CTX": "512",  # the prompt fits, these messages do not: every decode fails
             "PLD_MAX_BATCH": "1",
             "PLD_BREAKER_THRESHOLD": str(THRESHOLD),

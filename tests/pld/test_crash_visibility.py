@@ -22,12 +22,7 @@ DEMO_TIMEOUT_S = 300
 
 def worker_env(topics: KafkaTopics, kafka_bootstrap: str, redis_url: str) -> dict[str, str]:
     return {
-        "PLD_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "PLD_REDIS_URL": redis_url,
-        "PLD_REQUESTS_TOPIC": topics.requests,
-        "PLD_DECISIONS_TOPIC": topics.decisions,
-        "PLD_DLQ_TOPIC": topics.dlq,
-        "PLD_APP_ID": f"crash-{uuid.uuid4().hex[:8]}",
+        **topics.worker_env(kafka_bootstrap, redis_url, f"crash-{uuid.uuid4().hex[:8]}"),
         "PYTHONUNBUFFERED": "1",
     }
 

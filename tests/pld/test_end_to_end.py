@@ -50,12 +50,7 @@ def worker(
 ) -> Iterator[WorkerProcess]:
     """A worker on this test's topics and its own consumer group (not started yet)."""
     env = {
-        "PLD_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "PLD_REDIS_URL": scratch_redis_url,
-        "PLD_REQUESTS_TOPIC": topics.requests,
-        "PLD_DECISIONS_TOPIC": topics.decisions,
-        "PLD_DLQ_TOPIC": topics.dlq,
-        "PLD_APP_ID": f"e2e-{uuid.uuid4().hex[:8]}",
+        **topics.worker_env(kafka_bootstrap, scratch_redis_url, f"e2e-{uuid.uuid4().hex[:8]}"),
         "PLD_MAX_BATCH": str(SMALL_BATCH),
         "PLD_BATCH_WITHIN_S": "0.05",
     }

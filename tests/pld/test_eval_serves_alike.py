@@ -60,12 +60,9 @@ def test_eval_decisions_equal_the_workers(
     topics = kafka_topics("served")
     worker = WorkerProcess(
         env={
-            "PLD_KAFKA_BOOTSTRAP": kafka_bootstrap,
-            "PLD_REDIS_URL": redis_url.rsplit("/", 1)[0] + f"/{SCRATCH_DB}",
-            "PLD_REQUESTS_TOPIC": topics.requests,
-            "PLD_DECISIONS_TOPIC": topics.decisions,
-            "PLD_DLQ_TOPIC": topics.dlq,
-            "PLD_APP_ID": f"served-{uuid.uuid4().hex[:8]}",
+            **topics.worker_env(
+                kafka_bootstrap, redis_url.rsplit("/", 1)[0] + f"/{SCRATCH_DB}", f"served-{uuid.uuid4().hex[:8]}"
+            ),
             "PLD_PROMPT_FILE": str(out / SERVED_PROMPT_FILE),
             "PLD_PREFIX_CACHE_DIR": str(tmp_path / "worker-prefix-cache"),
         },

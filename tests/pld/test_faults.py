@@ -30,12 +30,7 @@ def worker_for(
     topics: KafkaTopics, bootstrap: str, redis_url: str, app_id: str, log: Path, **extra: str
 ) -> WorkerProcess:
     env = {
-        "PLD_KAFKA_BOOTSTRAP": bootstrap,
-        "PLD_REDIS_URL": redis_url,
-        "PLD_REQUESTS_TOPIC": topics.requests,
-        "PLD_DECISIONS_TOPIC": topics.decisions,
-        "PLD_DLQ_TOPIC": topics.dlq,
-        "PLD_APP_ID": app_id,
+        **topics.worker_env(bootstrap, redis_url, app_id),
         "PLD_MAX_BATCH": "8",
         "PLD_METRICS_PORT": "0",
         **extra,

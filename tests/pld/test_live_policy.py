@@ -52,13 +52,8 @@ def scratch_url(redis_url: str) -> Iterator[str]:
 
 def start_worker(topics: KafkaTopics, bootstrap: str, redis_url: str, log: Path, **extra: str) -> WorkerProcess:
     env = {
-        "PLD_KAFKA_BOOTSTRAP": bootstrap,
-        "PLD_REDIS_URL": redis_url,
-        "PLD_REQUESTS_TOPIC": topics.requests,
-        "PLD_DECISIONS_TOPIC": topics.decisions,
-        "PLD_DLQ_TOPIC": topics.dlq,
+        **topics.worker_env(bootstrap, redis_url, f"live-{uuid.uuid4().hex[:8]}"),
         "PLD_SHADOW_TOPIC": f"{topics.dlq}.shadow",
-        "PLD_APP_ID": f"live-{uuid.uuid4().hex[:8]}",
         "PLD_PROMPT_POLL_S": "1",
         "PLD_MAX_BATCH": "8",
         **extra,

@@ -46,12 +46,7 @@ def test_metrics_count_traffic_and_health_turns_red_without_redis(
     port = free_port()
     worker = WorkerProcess(
         env={
-            "PLD_KAFKA_BOOTSTRAP": kafka_bootstrap,
-            "PLD_REDIS_URL": redis_url,
-            "PLD_REQUESTS_TOPIC": topics.requests,
-            "PLD_DECISIONS_TOPIC": topics.decisions,
-            "PLD_DLQ_TOPIC": topics.dlq,
-            "PLD_APP_ID": f"metrics-{uuid.uuid4().hex[:8]}",
+            **topics.worker_env(kafka_bootstrap, redis_url, f"metrics-{uuid.uuid4().hex[:8]}"),
             "PLD_METRICS_PORT": str(port),
         },
         log_path=tmp_path / "w.log",

@@ -59,12 +59,7 @@ def test_poison_between_ordinary_requests_stops_nothing(
     asyncio.run(produce(kafka_bootstrap, topics.requests, messages))
     worker = WorkerProcess(
         env={
-            "PLD_KAFKA_BOOTSTRAP": kafka_bootstrap,
-            "PLD_REDIS_URL": redis_url,
-            "PLD_REQUESTS_TOPIC": topics.requests,
-            "PLD_DECISIONS_TOPIC": topics.decisions,
-            "PLD_DLQ_TOPIC": topics.dlq,
-            "PLD_APP_ID": app_id,
+            **topics.worker_env(kafka_bootstrap, redis_url, app_id),
             "PLD_MAX_BATCH": "4",
         },
         log_path=tmp_path / "worker.log",

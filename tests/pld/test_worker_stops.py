@@ -25,12 +25,7 @@ READY_TIMEOUT_S = 240.0
 
 def make_worker(topics: KafkaTopics, kafka_bootstrap: str, redis_url: str, log: Path, **extra: str) -> WorkerProcess:
     env = {
-        "PLD_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "PLD_REDIS_URL": redis_url,
-        "PLD_REQUESTS_TOPIC": topics.requests,
-        "PLD_DECISIONS_TOPIC": topics.decisions,
-        "PLD_DLQ_TOPIC": topics.dlq,
-        "PLD_APP_ID": extra.pop("app_id", f"stops-{uuid.uuid4().hex[:8]}"),
+        **topics.worker_env(kafka_bootstrap, redis_url, extra.pop("app_id", f"stops-{uuid.uuid4().hex[:8]}")),
         **extra,
     }
     return WorkerProcess(env=env, log_path=log)
