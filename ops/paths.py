@@ -30,3 +30,8 @@ def kafka_state_dir(port: int) -> Path:
 def redis_state_dir(port: int) -> Path:
     """Return the state folder (dump, log, pid) of the Redis server on ``port``."""
     return cache_root() / "redis" / "state" / f"port-{port}"
+
+
+def redis_password_file() -> Path:
+    """Return the file holding the password of every Redis server ``ops`` starts (mode 0600)."""
+    return cache_root() / "redis" / "password"

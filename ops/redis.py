@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import subprocess
+import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -21,6 +23,7 @@ __all__ = [
     "PORT_ENV",
     "configured_redis_port",
     "ensure_redis",
+    "local_password",
     "redis_answers",
     "redis_pid",
     "redis_url",
@@ -29,6 +32,7 @@ __all__ = [
 
 DEFAULT_PORT = 6379
 PORT_ENV = "PLD_REDIS_PORT"
+PASSWORD_ENV = "PLD_REDIS_PASSWORD"  # noqa: S105 - the variable's name, not a secret
 LOOPBACK = "127.0.0.1"
 DATABASE = 0
 START_TIMEOUT_S = 30.0
@@ -39,6 +43,8 @@ LOG_TAIL_LINES = 40
 SERVER_BINARY = "redis-server"
 APT_PACKAGE = "redis-server"
 ROOT_UID = 0
+SECRET_FILE_MODE = 0o600
+PASSWORD_BYTES = 24
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,11 @@ class RedisLayout:
         return self.state_dir / "redis.log"
 
     @property
+    def config_file(self) -> Path:
+        """The server's config: holds its password, so only its owner may read it."""
+        return self.state_dir / "redis.conf"
+
+    @property
     def lock_file(self) -> Path:
         """Serialises concurrent ``ensure_redis``/``stop_redis`` calls for this server."""
         return self.state_dir / ".lock"
@@ -73,9 +84,50 @@ def redis_url(port: int = DEFAULT_PORT) -> str:
     return f"redis://{LOOPBACK}:{port}/{DATABASE}"
 
 
+def local_password() -> str:
+    """Return the password of the Redis servers ``ops`` starts, made once and kept in the cache dir (0600).
+
+    Workers, CLI tools and tests on this machine read the same file (`WorkerSettings.redis_password`
+    falls back to it for a loopback URL), so nobody has to pass it around. `PLD_REDIS_PASSWORD`, when set,
+    is the password instead, for the servers and for every client alike."""
+    chosen = os.environ.get(PASSWORD_ENV)
+    if chosen:
+        return chosen
+    path = paths.redis_password_file()
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_secret(path.with_name(f".password-{uuid.uuid4().hex}"), secrets.token_urlsafe(PASSWORD_BYTES), path)
+    return path.read_text(encoding="utf-8").strip()
+
+
+def _write_secret(staging: Path, secret: str, final: Path) -> None:
+    """Write `secret` owner-only and link it into place; the first writer wins, readers never see half."""
+    descriptor = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, SECRET_FILE_MODE)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(secret + "\n")
+    try:
+        os.link(staging, final)
+    except FileExistsError:
+        pass  # another process made it first: use theirs
+    finally:
+        staging.unlink()
+
+
 def redis_answers(url: str, timeout_s: float = PING_TIMEOUT_S) -> bool:
-    """Return whether the server at ``url`` answers PING."""
-    client = redis.Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
+    """Return whether the server at ``url`` answers PING (authenticated with the local password)."""
+    client = redis.Redis.from_url(
+        url, password=local_password(), socket_connect_timeout=timeout_s, socket_timeout=timeout_s
+    )
+    try:
+        return bool(client.ping())
+    except RedisError:
+        return False
+    finally:
+        client.close()
+
+
+def _answers_without_password(url: str) -> bool:
+    client = redis.Redis.from_url(url, socket_connect_timeout=PING_TIMEOUT_S, socket_timeout=PING_TIMEOUT_S)
     try:
         return bool(client.ping())
     except RedisError:
@@ -99,6 +151,12 @@ def ensure_redis(port: int = DEFAULT_PORT, *, timeout_s: float = START_TIMEOUT_S
     url = redis_url(port)
     if redis_answers(url):
         return url
+    if _answers_without_password(url):
+        msg = (
+            f"a Redis without a password answers on {url} (started by an earlier version of ops?): "
+            f"stop it (python -m ops.services stop) and start again, so it requires the local password"
+        )
+        raise ServiceStartError(msg)
     layout = RedisLayout(paths.redis_state_dir(port))
     with process.exclusive(layout.lock_file):
         if redis_answers(url):
@@ -152,10 +210,14 @@ def _apt_install(package: str) -> None:
 
 
 def _launch(binary: str, layout: RedisLayout, port: int) -> None:
-    """Start ``redis-server`` daemonized on loopback with its files in the state folder."""
+    """Start ``redis-server`` daemonized on loopback with its files in the state folder, password required
+    (from a config file, so the password never shows in the process list)."""
     layout.state_dir.mkdir(parents=True, exist_ok=True)
+    layout.config_file.unlink(missing_ok=True)
+    staging = layout.state_dir / f".redis-conf-{uuid.uuid4().hex}"
+    _write_secret(staging, f"requirepass {local_password()}", layout.config_file)
     argv = [
-        binary, "--bind", LOOPBACK, "--port", str(port), "--daemonize", "yes",
+        binary, str(layout.config_file), "--bind", LOOPBACK, "--port", str(port), "--daemonize", "yes",
         "--dir", str(layout.state_dir), "--pidfile", str(layout.pid_file),
         "--logfile", str(layout.log_file),
     ]  # fmt: skip

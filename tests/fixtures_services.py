@@ -17,12 +17,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pytest
+import redis
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import UnknownTopicOrPartitionError, for_code
+from pydantic import SecretStr
 
 from ops import kafka as ops_kafka
 from ops import redis as ops_redis
 from ops.blocking import run_coroutine
+from stream.prompts import PromptRegistry
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator, Sequence
@@ -116,7 +119,8 @@ def redis_url() -> Iterator[str]:
         return
     from testcontainers.community.redis import RedisContainer  # noqa: PLC0415
 
-    with RedisContainer(REDIS_IMAGE, port=REDIS_PORT) as container:
+    # the same password as the loopback servers, so every client (and every worker's settings) is alike
+    with RedisContainer(REDIS_IMAGE, port=REDIS_PORT, password=ops_redis.local_password()) as container:
         host = container.get_container_host_ip()
         yield f"redis://{host}:{container.get_exposed_port(REDIS_PORT)}/{REDIS_DATABASE}"
 
@@ -183,3 +187,13 @@ def _raise_for_errors(results: Sequence[tuple[Any, ...]], tolerated: frozenset[i
     for topic, code, *_ in results:
         if code not in {NO_ERROR, *tolerated}:
             raise for_code(code)(topic)
+
+
+def local_redis(url: str) -> redis.Redis:
+    """A client of a Redis server `ops` started on loopback (its password from the cache dir)."""
+    return redis.Redis.from_url(url, password=ops_redis.local_password())
+
+
+def local_registry(url: str, signing_key: SecretStr | None = None) -> PromptRegistry:
+    """The prompt registry on a Redis server `ops` started on loopback."""
+    return PromptRegistry.from_url(url, signing_key, password=SecretStr(ops_redis.local_password()))

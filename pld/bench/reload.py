@@ -20,8 +20,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
+
 from ops.kafka import configured_kafka_port, ensure_kafka
-from ops.redis import configured_redis_port, ensure_redis
+from ops.redis import configured_redis_port, ensure_redis, local_password
 from pld.bench.worker_run import start_bench_worker
 from pld.traffic import collect, produce, sample_messages
 from schemas import ModerationDecision, PromptVersion
@@ -48,7 +50,7 @@ def run_reload_bench(settings: WorkerSettings) -> dict[str, Any]:
     v1, v2 = _versions(run)
     figures = {"cache_build_s": _cache_build_s(settings, v2)}
     build_student(settings, v2).close()  # v2's prefix is now in the cache the worker restores from
-    registry = PromptRegistry.from_url(redis_url)
+    registry = PromptRegistry.from_url(redis_url, password=SecretStr(local_password()))
     registry.publish(v1, Pointer.PRODUCTION, who="pld bench reload", why="start")
     worker = start_bench_worker(settings, kafka, redis_url, topics, f"bench-reload-{run}", PLD_PROMPT_POLL_S="1")
     try:

@@ -121,11 +121,17 @@ class PromptRegistry:
         url: str,
         signing_key: SecretStr | None = None,
         *,
+        password: SecretStr | None = None,
         connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
         read_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
     ) -> "PromptRegistry":
         """A registry on the Redis server at `url`, every call bounded by the timeouts."""
-        client = redis.Redis.from_url(url, socket_connect_timeout=connect_timeout_s, socket_timeout=read_timeout_s)
+        client = redis.Redis.from_url(
+            url,
+            password=password.get_secret_value() if password else None,
+            socket_connect_timeout=connect_timeout_s,
+            socket_timeout=read_timeout_s,
+        )
         return cls(client, signing_key)
 
     @classmethod

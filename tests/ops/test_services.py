@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import stat
 import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -23,12 +25,12 @@ from ops.kafka import (
     stop_kafka,
 )
 from ops.kafka_config import BrokerLayout
-from ops.redis import configured_redis_port, ensure_redis, redis_answers, redis_pid, stop_redis
+from ops.redis import configured_redis_port, ensure_redis, local_password, redis_answers, redis_pid, stop_redis
 from ops.services import main
+from stream.settings import WorkerSettings
+from tests.fixtures_services import local_redis
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from tests.fixtures_services import TopicsFactory
 
 pytestmark = pytest.mark.integration
@@ -153,7 +155,7 @@ def test_ensure_redis_answers_and_round_trips() -> None:
     pid = redis_pid(port)
     assert ensure_redis(port) == url == f"redis://{LOOPBACK}:{port}/0"
     assert redis_pid(port) == pid
-    client = redis.Redis.from_url(url)
+    client = local_redis(url)
     key, value = f"test:{uuid.uuid4().hex}", uuid.uuid4().hex
     try:
         assert client.ping()
@@ -173,6 +175,26 @@ def test_stop_redis_stops_the_server_ops_started() -> None:
     assert stop_redis(port)
     assert not redis_answers(url)
     assert not stop_redis(port)
+
+
+@pytest.mark.usefixtures("private_cache")
+def test_ops_redis_requires_its_password_and_workers_find_it() -> None:
+    """The server ops starts refuses clients without the password, which lives owner-only in the cache dir,
+    never in the process list, and is what a worker's settings use for a loopback URL."""
+    port = _free_port_pair()
+    url = ensure_redis(port)
+    try:
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis.from_url(url).ping()
+        assert local_redis(url).ping()
+        assert stat.S_IMODE(paths.redis_password_file().stat().st_mode) == 0o600
+        assert local_password() not in Path(f"/proc/{redis_pid(port)}/cmdline").read_bytes().decode()
+        password = WorkerSettings(redis_url=url).redis_password
+        assert password is not None
+        assert password.get_secret_value() == local_password()
+        assert WorkerSettings(redis_url="redis://redis.example:6379/0").redis_password is None
+    finally:
+        stop_redis(port)
 
 
 def test_status_command_exits_zero_when_services_answer(capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,12 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 
 from pld.traffic import Outputs, collect, produce, sample_messages
 from schemas import DeadLetterReason
 from stream.prompts import default_prompt
-from tests.fixtures_services import KafkaTopics, TopicsFactory
+from tests.fixtures_services import KafkaTopics, TopicsFactory, local_redis
 from tests.worker_process import WorkerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.model]
@@ -40,7 +39,7 @@ def topics(kafka_topics: TopicsFactory) -> KafkaTopics:
 def scratch_redis_url(redis_url: str) -> str:
     """An empty Redis database: the worker seeds it with the default policy, whatever others left active."""
     url = redis_url.rsplit("/", 1)[0] + f"/{SCRATCH_DB}"
-    redis.Redis.from_url(url).flushdb()
+    local_redis(url).flushdb()
     return url
 
 

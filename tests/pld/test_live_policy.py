@@ -12,16 +12,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import redis
 from pydantic import SecretStr
 
 from ops.redis import ensure_redis, stop_redis
 from pld.traffic import Outputs, collect, produce, sample_requests
 from schemas import ModerationDecision, PromptVersion, ShadowDisagreement
-from stream.prompts import Pointer, PromptRegistry, starter_prompt
+from stream.prompts import Pointer, starter_prompt
 from stream.prompts.keys import prompt_version_key
 from tests.conftest import StudentSettingsFactory
-from tests.fixtures_services import KafkaTopics, TopicsFactory
+from tests.fixtures_services import KafkaTopics, TopicsFactory, local_redis, local_registry
 from tests.worker_process import WorkerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.model]
@@ -45,9 +44,9 @@ def v2() -> PromptVersion:
 @pytest.fixture
 def scratch_url(redis_url: str) -> Iterator[str]:
     url = redis_url.rsplit("/", 1)[0] + f"/{SCRATCH_DB}"
-    redis.Redis.from_url(url).flushdb()
+    local_redis(url).flushdb()
     yield url
-    redis.Redis.from_url(url).flushdb()
+    local_redis(url).flushdb()
 
 
 def start_worker(topics: KafkaTopics, bootstrap: str, redis_url: str, log: Path, **extra: str) -> WorkerProcess:
@@ -97,7 +96,7 @@ def test_publish_and_rollback_mid_stream_switch_once_per_partition(
     kafka_topics: TopicsFactory, kafka_bootstrap: str, scratch_url: str, tmp_path: Path
 ) -> None:
     """1,000 requests; v2 published, then rolled back, mid-stream: all decided, each partition goes v1 -> v2 -> v1."""
-    registry = PromptRegistry.from_url(scratch_url)
+    registry = local_registry(scratch_url)
     registry.publish(v1(), Pointer.PRODUCTION, who="test", why="start")
     topics = kafka_topics("live", partitions=2)
     asyncio.run(produce(kafka_bootstrap, topics.requests, sample_requests(1000, "live")))
@@ -123,8 +122,8 @@ def test_redis_down_mid_stream_loses_nothing_and_the_next_publish_is_followed(
 ) -> None:
     """With the registry's Redis stopped the worker keeps deciding; after a restart it follows a new publish."""
     url = ensure_redis(PRIVATE_REDIS_PORT)
-    redis.Redis.from_url(url).flushdb()
-    registry = PromptRegistry.from_url(url)
+    local_redis(url).flushdb()
+    registry = local_registry(url)
     registry.publish(v1(), Pointer.PRODUCTION, who="test", why="start")
     topics = kafka_topics("outage")
     worker = start_worker(topics, kafka_bootstrap, url, tmp_path / "w.log")
@@ -152,17 +151,17 @@ def test_with_signing_on_unsigned_and_tampered_versions_never_serve(
     kafka_topics: TopicsFactory, kafka_bootstrap: str, scratch_url: str, tmp_path: Path
 ) -> None:
     """An unsigned publish and a tampered signature are refused (logged, counted); v1 keeps serving."""
-    signed = PromptRegistry.from_url(scratch_url, SecretStr(KEY))
+    signed = local_registry(scratch_url, SecretStr(KEY))
     signed.publish(v1(), Pointer.PRODUCTION, who="test", why="signed start")
     topics = kafka_topics("signing")
     worker = start_worker(topics, kafka_bootstrap, scratch_url, tmp_path / "w.log", PLD_PROMPT_SIGNING_KEY=KEY)
     try:
-        PromptRegistry.from_url(scratch_url).publish(v2(), Pointer.PRODUCTION, who="mallory", why="unsigned")
+        local_registry(scratch_url).publish(v2(), Pointer.PRODUCTION, who="mallory", why="unsigned")
         worker.wait_for_log("prompt_version_refused", 30)
         tampered = v2().variant("live-v3")
         signed.put(tampered)
-        redis.Redis.from_url(scratch_url).hset(prompt_version_key("live-v3"), "signature", "0" * 64)
-        PromptRegistry.from_url(scratch_url).move(Pointer.PRODUCTION, "live-v3", who="mallory", why="tampered")
+        local_redis(scratch_url).hset(prompt_version_key("live-v3"), "signature", "0" * 64)
+        local_registry(scratch_url).move(Pointer.PRODUCTION, "live-v3", who="mallory", why="tampered")
         worker.wait_for_log('"refused_total": 2', 30)
         asyncio.run(produce(kafka_bootstrap, topics.requests, sample_requests(20, "signed")))
         outputs = read_until(kafka_bootstrap, topics, lambda o: len(o.decided_ids) >= 20, worker)
@@ -181,7 +180,7 @@ def test_shadow_disagreements_equal_an_offline_comparison_and_audit_replays(
 ) -> None:
     """The shadow topic holds exactly the requests on which v2 answers otherwise than v1 offline; an audited
     decision replays bit for bit."""
-    registry = PromptRegistry.from_url(scratch_url)
+    registry = local_registry(scratch_url)
     registry.publish(v1(), Pointer.PRODUCTION, who="test", why="start")
     registry.publish(v2(), Pointer.SHADOW, who="test", why="compare")
     topics = kafka_topics("shadow")

@@ -10,11 +10,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-import redis
 
 from ops.redis import ensure_redis, stop_redis
 from pld.traffic import collect, produce, sample_messages
-from tests.fixtures_services import TopicsFactory
+from tests.fixtures_services import TopicsFactory, local_redis
 from tests.worker_process import WorkerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.model]
@@ -41,7 +40,7 @@ def test_metrics_count_traffic_and_health_turns_red_without_redis(
 ) -> None:
     """/metrics counts requests, decisions and dead letters; /health is 200, then 503 once Redis is gone."""
     redis_url = ensure_redis(PRIVATE_REDIS_PORT)
-    redis.Redis.from_url(redis_url).flushdb()
+    local_redis(redis_url).flushdb()
     topics = kafka_topics("metrics")
     port = free_port()
     worker = WorkerProcess(

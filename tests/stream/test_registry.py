@@ -9,6 +9,7 @@ from pydantic import SecretStr
 from stream.errors import PromptSignatureError, PromptStoreError
 from stream.prompts import Pointer, PromptRegistry, starter_prompt
 from stream.prompts.keys import changes_channel, prompt_version_key
+from tests.fixtures_services import local_redis
 from tests.schemas.test_prompts import make_prompt
 
 pytestmark = pytest.mark.integration
@@ -19,7 +20,7 @@ KEY = SecretStr("a signing key for tests")
 @pytest.fixture
 def client(redis_url: str) -> Iterator[redis.Redis]:
     """A Redis database of its own, flushed before and after the test."""
-    scratch = redis.Redis.from_url(redis_url.rsplit("/", 1)[0] + f"/{SCRATCH_DB}")
+    scratch = local_redis(redis_url.rsplit("/", 1)[0] + f"/{SCRATCH_DB}")
     scratch.flushdb()
     yield scratch
     scratch.flushdb()
