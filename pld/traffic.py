@@ -24,12 +24,18 @@ def sample_messages() -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
-def sample_requests(count: int, prefix: str) -> list[tuple[bytes | None, bytes]]:
-    """`count` requests (key, JSON value) with ids `<prefix>-<n>`, cycling through the sample texts."""
+def sample_texts(count: int) -> list[str]:
+    """`count` message texts, cycling through the sample traffic."""
     texts = [sample["text"] for sample in sample_messages()]
+    return [texts[n % len(texts)] for n in range(count)]
+
+
+def sample_requests(count: int, prefix: str, **fields: str) -> list[tuple[bytes | None, bytes]]:
+    """`count` requests (key, JSON value) with ids `<prefix>-<n>`, cycling through the sample texts; `fields`
+    (e.g. `created_at`) go into every request."""
     return [
-        (f"{prefix}-{n}".encode(), json.dumps({"id": f"{prefix}-{n}", "text": texts[n % len(texts)]}).encode())
-        for n in range(count)
+        (f"{prefix}-{n}".encode(), json.dumps({"id": f"{prefix}-{n}", "text": text, **fields}).encode())
+        for n, text in enumerate(sample_texts(count))
     ]
 
 

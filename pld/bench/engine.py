@@ -16,7 +16,7 @@ import numpy as np
 
 from pld.bench.bench_prompt import bench_prompt, empty_prompt
 from pld.bench.modes import compare_modes
-from pld.traffic import sample_messages
+from pld.traffic import sample_messages, sample_texts
 from schemas import PromptVersion
 from stream.student import ModelFile
 from stream.student.factory import MAX_SEQUENCES, build_student, checked_model_file
@@ -76,8 +76,7 @@ def run_engine_bench(settings: EngineBenchSettings) -> dict[str, Any]:
 
 
 def _texts(count: int) -> list[str]:
-    samples = [sample["text"] for sample in sample_messages()]
-    return [samples[i % len(samples)] for i in range(count)]
+    return sample_texts(count)
 
 
 def _student(settings: StudentSettings, prompt: PromptVersion, decode: DecodeStrategy) -> LlamaStudent:

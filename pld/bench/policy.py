@@ -9,7 +9,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from distiller.assembly import baseline_prompt
-from pld.traffic import sample_messages
+from pld.traffic import sample_texts
 from stream.prompts import default_prompt
 from stream.student.factory import build_student
 from stream.student.settings import StudentSettings
@@ -23,8 +23,7 @@ ROUNDS = 3
 
 def run_policy_bench(settings: StudentSettings, messages: int = 64) -> dict[str, Any]:
     """Messages per second of the shipped policy and of its matched baseline; the policy's cost as a ratio."""
-    samples = [sample["text"] for sample in sample_messages()]
-    texts = [samples[i % len(samples)] for i in range(messages)]
+    texts = sample_texts(messages)
     shipped = default_prompt()
     baseline = baseline_prompt(shipped, f"{shipped.version}.baseline")
     seconds = {"policy": 0.0, "baseline": 0.0}

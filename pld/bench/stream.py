@@ -10,7 +10,6 @@ measured in the same run, with `stream_vs_engine` their ratio.
 """
 
 import asyncio
-import json
 import statistics
 import threading
 import time
@@ -22,7 +21,7 @@ from typing import Any
 from ops.kafka import configured_kafka_port, ensure_kafka
 from ops.redis import configured_redis_port, ensure_redis
 from pld.bench.worker_run import start_bench_worker
-from pld.traffic import collect, produce, sample_messages
+from pld.traffic import collect, produce, sample_requests, sample_texts
 from schemas import ModerationDecision
 from stream.prompts import default_prompt
 from stream.settings import WorkerSettings
@@ -52,15 +51,8 @@ def run_stream_bench(settings: WorkerSettings, requests: int = DEFAULT_REQUESTS,
     run = uuid.uuid4().hex[:8]
     topics = [f"bench-stream-{run}.{name}" for name in ("requests", "decisions", "dlq", "shadow")]
     asyncio.run(ensure_topics(kafka, topics, workers))
-    texts = [sample["text"] for sample in sample_messages()]
-    created_at = datetime.now(UTC).isoformat()  # stamped by the producer, so end to end includes the queue
-    messages = [
-        (
-            f"s{n}".encode(),
-            json.dumps({"id": f"s{n}", "text": texts[n % len(texts)], "created_at": created_at}).encode(),
-        )
-        for n in range(requests)
-    ]
+    # stamped by the producer, so end to end includes the time a request waits in the topic
+    messages = sample_requests(requests, "s", created_at=datetime.now(UTC).isoformat())
     asyncio.run(produce(kafka, topics[0], messages))
     group = [
         start_bench_worker(
@@ -127,8 +119,7 @@ def _quantile(values: list[float], q: float) -> float:
 
 def _engine_rate(settings: WorkerSettings) -> float:
     """The served student (same factory, settings and default prompt) classifying batches in-process."""
-    texts = [sample["text"] for sample in sample_messages()]
-    texts = [texts[n % len(texts)] for n in range(ENGINE_MESSAGES)]
+    texts = sample_texts(ENGINE_MESSAGES)
     student = build_student(settings, default_prompt())
     try:
         student.classify(texts[:ENGINE_BATCH])  # warm-up
