@@ -115,19 +115,11 @@ def _write_secret(staging: Path, secret: str, final: Path) -> None:
 
 def redis_answers(url: str, timeout_s: float = PING_TIMEOUT_S) -> bool:
     """Return whether the server at ``url`` answers PING (authenticated with the local password)."""
-    client = redis.Redis.from_url(
-        url, password=local_password(), socket_connect_timeout=timeout_s, socket_timeout=timeout_s
-    )
-    try:
-        return bool(client.ping())
-    except RedisError:
-        return False
-    finally:
-        client.close()
+    return _pings(url, local_password(), timeout_s)
 
 
-def _answers_without_password(url: str) -> bool:
-    client = redis.Redis.from_url(url, socket_connect_timeout=PING_TIMEOUT_S, socket_timeout=PING_TIMEOUT_S)
+def _pings(url: str, password: str | None, timeout_s: float = PING_TIMEOUT_S) -> bool:
+    client = redis.Redis.from_url(url, password=password, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
     try:
         return bool(client.ping())
     except RedisError:
@@ -151,7 +143,7 @@ def ensure_redis(port: int = DEFAULT_PORT, *, timeout_s: float = START_TIMEOUT_S
     url = redis_url(port)
     if redis_answers(url):
         return url
-    if _answers_without_password(url):
+    if _pings(url, password=None):
         msg = (
             f"a Redis without a password answers on {url} (started by an earlier version of ops?): "
             f"stop it (python -m ops.services stop) and start again, so it requires the local password"
