@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import llama_cpp
 import numpy as np
 
+from pld.bench.batches import classify_in_batches
 from pld.bench.bench_prompt import bench_prompt, empty_prompt
 from pld.bench.modes import compare_modes
 from pld.traffic import sample_messages, sample_texts
@@ -27,8 +28,6 @@ from stream.student.prompt_format import label_cue, message_end, render_prefix
 from stream.student.protocol import Classification, DecodeStrategy
 from stream.student.self_test import describe_build
 from stream.student.settings import StudentSettings
-
-BATCH = 16
 
 T = TypeVar("T")
 
@@ -109,8 +108,8 @@ def _start_up(settings: StudentSettings, prompt: PromptVersion) -> dict[str, Any
 def _throughput(isolated: LlamaStudent, joint: LlamaStudent, texts: list[str]) -> dict[str, Any]:
     """One message per call vs batches of 16, isolated and joint decoding."""
     _, one_by_one_s = _timed(lambda: [isolated.classify([text]) for text in texts])
-    _, isolated_s = _timed(lambda: _in_batches(isolated, texts))
-    _, joint_s = _timed(lambda: _in_batches(joint, texts))
+    _, isolated_s = _timed(lambda: classify_in_batches(isolated, texts))
+    _, joint_s = _timed(lambda: classify_in_batches(joint, texts))
     tokens = _decoded_tokens(joint, texts)
     return {
         "cached_msgs_per_s": len(texts) / one_by_one_s,
@@ -118,12 +117,6 @@ def _throughput(isolated: LlamaStudent, joint: LlamaStudent, texts: list[str]) -
         "batched_msgs_per_s": len(texts) / joint_s,
         "batched_tok_per_s": tokens / joint_s,
     }
-
-
-def _in_batches(student: LlamaStudent, texts: list[str]) -> list[Classification]:
-    return [
-        result for start in range(0, len(texts), BATCH) for result in student.classify(texts[start : start + BATCH])
-    ]
 
 
 def _decoded_tokens(student: LlamaStudent, texts: Sequence[str]) -> int:
@@ -134,8 +127,8 @@ def _determinism(isolated: LlamaStudent, joint: LlamaStudent, texts: list[str]) 
     """How far batch composition moves label probabilities, for each decoding strategy."""
     alone = [isolated.classify([text])[0] for text in texts]
     shuffled = list(reversed(texts))
-    isolated_batched = list(reversed(_in_batches(isolated, shuffled)))
-    joint_batched = _in_batches(joint, texts)
+    isolated_batched = list(reversed(classify_in_batches(isolated, shuffled)))
+    joint_batched = classify_in_batches(joint, texts)
     return {
         "isolated_invariant": _same(isolated_batched, alone),
         "max_prob_diff": _max_diff(isolated_batched, alone),
@@ -160,7 +153,7 @@ def _prompt_overhead(settings: StudentSettings, texts: list[str], full_rate: flo
     """Per-message cost of the ~1,000-token prompt against a prompt with no rules, both batched (joint)."""
     empty = _student(settings, empty_prompt(), DecodeStrategy.JOINT)
     try:
-        _, empty_s = _timed(lambda: _in_batches(empty, texts))
+        _, empty_s = _timed(lambda: classify_in_batches(empty, texts))
     finally:
         empty.close()
     empty_rate = len(texts) / empty_s

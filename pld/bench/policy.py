@@ -9,6 +9,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from distiller.assembly import baseline_prompt
+from pld.bench.batches import BATCH, classify_in_batches
 from pld.traffic import sample_texts
 from stream.prompts import default_prompt
 from stream.student.factory import build_student
@@ -17,7 +18,6 @@ from stream.student.settings import StudentSettings
 if TYPE_CHECKING:
     from stream.student.llama_student import LlamaStudent
 
-BATCH = 16
 ROUNDS = 3
 
 
@@ -31,7 +31,7 @@ def run_policy_bench(settings: StudentSettings, messages: int = 64) -> dict[str,
     try:
         tokens = {name: student.prefix_token_count for name, student in students.items()}
         for student in students.values():
-            _classify_all(student, texts[:BATCH])  # warm-up
+            classify_in_batches(student, texts[:BATCH])  # warm-up
         for _ in range(ROUNDS):
             for name, student in students.items():
                 seconds[name] += _timed_classify(student, texts)
@@ -53,10 +53,5 @@ def run_policy_bench(settings: StudentSettings, messages: int = 64) -> dict[str,
 
 def _timed_classify(student: "LlamaStudent", texts: list[str]) -> float:
     started = time.perf_counter()
-    _classify_all(student, texts)
+    classify_in_batches(student, texts)
     return time.perf_counter() - started
-
-
-def _classify_all(student: "LlamaStudent", texts: list[str]) -> None:
-    for start in range(0, len(texts), BATCH):
-        student.classify(texts[start : start + BATCH])

@@ -12,7 +12,6 @@ the cache, as after `pld prompt publish` on a fleet that has seen it). Figures:
 
 import asyncio
 import itertools
-import json
 import statistics
 import tempfile
 import time
@@ -25,7 +24,7 @@ from pydantic import SecretStr
 from ops.kafka import configured_kafka_port, ensure_kafka
 from ops.redis import configured_redis_port, ensure_redis, local_password
 from pld.bench.worker_run import start_bench_worker
-from pld.traffic import collect, produce, sample_messages
+from pld.traffic import collect, produce, sample_requests
 from schemas import ModerationDecision, PromptVersion
 from stream.prompts import Pointer, PromptRegistry, starter_prompt
 from stream.settings import WorkerSettings
@@ -54,8 +53,8 @@ def run_reload_bench(settings: WorkerSettings) -> dict[str, Any]:
     registry.publish(v1, Pointer.PRODUCTION, who="pld bench reload", why="start")
     worker = start_bench_worker(settings, kafka, redis_url, topics, f"bench-reload-{run}", PLD_PROMPT_POLL_S="1")
     try:
-        ids = [f"r{n}" for n in range(REQUESTS)]
-        asyncio.run(produce(kafka, topics[0], _requests(ids)))
+        ids = [f"r-{n}" for n in range(REQUESTS)]
+        asyncio.run(produce(kafka, topics[0], sample_requests(REQUESTS, "r")))
         asyncio.run(_decided(kafka, topics, SWAP_AFTER))
         published = time.time()
         registry.publish(v2, Pointer.PRODUCTION, who="pld bench reload", why="swap under load")
@@ -64,11 +63,6 @@ def run_reload_bench(settings: WorkerSettings) -> dict[str, Any]:
         worker.terminate()
         worker.wait(60)
     return figures | _swap_figures(decisions, ids, published, v2.version)
-
-
-def _requests(ids: list[str]) -> list[tuple[bytes | None, bytes]]:
-    texts = [sample["text"] for sample in sample_messages()]
-    return [(i.encode(), json.dumps({"id": i, "text": texts[n % len(texts)]}).encode()) for n, i in enumerate(ids)]
 
 
 async def _decided(kafka: str, topics: list[str], count: int) -> list[ModerationDecision]:

@@ -20,6 +20,7 @@ from typing import Any
 
 from ops.kafka import configured_kafka_port, ensure_kafka
 from ops.redis import configured_redis_port, ensure_redis
+from pld.bench.batches import BATCH, classify_in_batches
 from pld.bench.worker_run import start_bench_worker
 from pld.traffic import collect, produce, sample_requests, sample_texts
 from schemas import ModerationDecision
@@ -30,7 +31,6 @@ from stream.topics import ensure_topics
 
 DEFAULT_REQUESTS = 5000
 ENGINE_MESSAGES = 96
-ENGINE_BATCH = 16
 RSS_SAMPLE_S = 1.0
 TENTH = 10
 MS_PER_S = 1000.0
@@ -122,10 +122,9 @@ def _engine_rate(settings: WorkerSettings) -> float:
     texts = sample_texts(ENGINE_MESSAGES)
     student = build_student(settings, default_prompt())
     try:
-        student.classify(texts[:ENGINE_BATCH])  # warm-up
+        classify_in_batches(student, texts[:BATCH])  # warm-up
         started = time.perf_counter()
-        for start in range(0, len(texts), ENGINE_BATCH):
-            student.classify(texts[start : start + ENGINE_BATCH])
+        classify_in_batches(student, texts)
         return len(texts) / (time.perf_counter() - started)
     finally:
         student.close()
