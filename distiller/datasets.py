@@ -13,7 +13,7 @@ import os
 import re
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, TextIO
@@ -23,6 +23,7 @@ from platformdirs import user_cache_dir
 
 from distiller.errors import DatasetError
 from distiller.examples import Dataset, Example
+from distiller.moderation_contrast import load_contrast
 from distiller.moderation_data import load_moderation
 from distiller.splits import (
     DEFAULT_DEV_FRACTION,
@@ -115,6 +116,7 @@ class BuiltinDataset(StrEnum):
     STEREOSET = "stereoset"
     REDDITBIAS = "redditbias"
     MODERATION = "moderation"
+    MODERATION_CONTRAST = "moderation-contrast"
 
 
 def default_cache_dir() -> Path:
@@ -297,11 +299,12 @@ def _slug(name: str) -> str:
 
 
 def load_dataset(name_or_path: str, cache_dir: Path | None = None) -> Dataset:
-    """A built-in dataset by name ("stereoset", "redditbias", "moderation") or a user's CSV/JSONL file by path."""
-    loaders = {
+    """A built-in dataset by name (`BuiltinDataset`) or a user's CSV/JSONL file by path."""
+    loaders: dict[BuiltinDataset, Callable[[Path | None], Dataset]] = {
         BuiltinDataset.STEREOSET: load_stereoset,
         BuiltinDataset.REDDITBIAS: load_redditbias,
         BuiltinDataset.MODERATION: lambda cache: load_moderation(cache or default_cache_dir()),
+        BuiltinDataset.MODERATION_CONTRAST: lambda cache: load_contrast(cache or default_cache_dir()),
     }
     if name_or_path in loaders:
         return loaders[BuiltinDataset(name_or_path)](cache_dir)

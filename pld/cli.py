@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pld.distill_parsers import add_distill_parser, add_eval_parser
+from pld.distill_parsers import add_contrast_parser, add_distill_parser, add_eval_parser
 from pld.prompt_commands import add_prompt_parser
 from schemas import DeadLetterReason
 from stream.errors import SelfTestError
@@ -86,6 +86,13 @@ def _distill(args: argparse.Namespace) -> int:
     return run_distill(args)
 
 
+def _contrast(args: argparse.Namespace) -> int:
+    from pld.distill_commands import run_contrast  # noqa: PLC0415 - lazy, like the worker
+
+    configure_logging(to_stderr=True)  # stdout carries the summary JSON only
+    return run_contrast(args)
+
+
 def _eval(args: argparse.Namespace) -> int:
     from pld.distill_commands import run_evaluation  # noqa: PLC0415 - lazy, like the worker
 
@@ -104,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     services.add_argument("action", choices=["start", "stop", "status"])
     add_distill_parser(commands)
     add_eval_parser(commands)
+    add_contrast_parser(commands)
     health = commands.add_parser("health", help="workers' health from their health files; exit 1 when unhealthy")
     health.add_argument("--file", type=Path, help="one worker's health file (PLD_HEALTH_FILE); default: all")
     dlq = commands.add_parser("dlq", help="dead-letter queue tools")
@@ -134,6 +142,7 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "services": _services,
     "bench": _bench,
     "distill": _distill,
+    "contrast": _contrast,
     "eval": _eval,
     "health": _health,
     "dlq": _dlq,

@@ -88,3 +88,20 @@ def _descriptions(args: argparse.Namespace) -> tuple[str | None, dict[str, str]]
             raise SystemExit(f"--label-description wants LABEL=TEXT, got {pair!r}")
         descriptions[name.strip()] = text.strip()
     return args.task or task, descriptions
+
+
+def run_contrast(args: argparse.Namespace) -> int:
+    """`pld contrast`: the teacher writes (or the cache replays) the contrast set's twins and seeded texts."""
+    from distiller.moderation_contrast import build_generated  # noqa: PLC0415 - loads the teacher
+    from distiller.pipeline import DistillSettings, make_teacher  # noqa: PLC0415
+    from distiller.teacher_cache import TeacherCache  # noqa: PLC0415
+
+    student = StudentSettings()
+    settings = DistillSettings(
+        dataset="moderation-contrast", out=args.cache.with_suffix("").with_suffix(".json"), version="contrast",
+        cache_dir=student.cache_dir, student=student, teacher=TeacherKind(args.teacher),
+    )  # fmt: skip
+    teacher = make_teacher(settings, TeacherCache(args.cache))
+    summary = build_generated(teacher, args.cache, student.cache_dir)
+    sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+    return 0

@@ -56,3 +56,14 @@ def add_eval_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParse
     )
     parser.add_argument("--no-ablation", action="store_true", help="skip the per-instruction ablation")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def add_contrast_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """Register `pld contrast`."""
+    parser = commands.add_parser(
+        "contrast", help="have the teacher write the moderation-contrast set's twins, spam and abuse (cached)"
+    )
+    parser.add_argument("--teacher", choices=list(TEACHERS), default="local")
+    parser.add_argument(
+        "--cache", type=Path, default=Path("prompts/moderation-contrast.data.teacher.jsonl"), help="teacher cache"
+    )

@@ -44,7 +44,13 @@ class ModerationRequest(BaseModel):
     text: Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS)]
     tenant: TenantId | None = None
     metadata: dict[MetadataKey, MetadataValue] = Field(default_factory=dict, max_length=MAX_METADATA_ENTRIES)
-    created_at: datetime = Field(default_factory=_now)
+    created_at: datetime = Field(default_factory=_now)  # a naive timestamp is read as UTC
+
+    @field_validator("created_at")
+    @classmethod
+    def _aware(cls, created_at: datetime) -> datetime:
+        """Read a timestamp without a timezone as UTC, so every later subtraction is between aware times."""
+        return created_at if created_at.tzinfo is not None else created_at.replace(tzinfo=UTC)
 
     @field_validator("text")
     @classmethod

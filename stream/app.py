@@ -95,7 +95,7 @@ def create_app(settings: WorkerSettings, processor: BatchProcessor, hooks: AppHo
 
     @app.timer(HEALTH_TIMER_S)  # type: ignore[untyped-decorator]  # faust's timer decorator is untyped
     async def heartbeat() -> None:
-        health.set(health.status, health.reason)
+        health.heartbeat()
 
     return app
 
@@ -167,8 +167,16 @@ class BatchHandler:
                 continue
             self._health.set(HealthStatus.OK)
             self._metrics.circuit_open.set(0)
-            self._processor.count(records, outcome)
+            self._count(records, outcome)
             return
+
+    def _count(self, records: list[IncomingRecord], outcome: BatchOutcome) -> None:
+        """Metrics never stop the stream: the batch is published, so a counting bug is logged and counted."""
+        try:
+            self._processor.count(records, outcome)
+        except Exception as exc:
+            log.error("metrics_failed", error=repr(exc), records=len(records))  # noqa: TRY400 - one line is enough
+            self._metrics.metrics_errors.inc()
 
 
 def _record_lag(app: faust.App, records: list[IncomingRecord], metrics: WorkerMetrics) -> None:

@@ -56,6 +56,7 @@ class WorkerMetrics:
             "pld_prompt_version_info", "The versions serving now (1)", ["role", "version", "sha256"], registry=r
         )
         self.batch_retries = Counter("pld_batch_retries", "Batches retried after a failure", registry=r)
+        self.metrics_errors = Counter("pld_metrics_errors", "Published batches whose metrics failed", registry=r)
         self.circuit_open = Gauge("pld_circuit_open", "1 while the circuit breaker holds a batch", registry=r)
         self.prompt_refused = Counter("pld_prompt_versions_refused", "Versions refused (signature)", registry=r)
 

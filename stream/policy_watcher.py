@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 
 from schemas import PromptVersion
 from stream.errors import PromptSignatureError, PromptStoreError, StreamError
-from stream.health import HealthFile, HealthStatus
+from stream.health import Component, HealthFile, HealthStatus
 from stream.metrics import WorkerMetrics
 from stream.policy import Role, ServingPolicy
 from stream.prompts.files import parse_prompt
@@ -103,7 +103,9 @@ class PolicyWatcher:
         try:
             deployment = self._registry.deployment()
         except PromptStoreError as exc:
-            self._health.set(HealthStatus.DEGRADED, f"prompt registry unreachable, serving last good: {exc}")
+            self._health.set(
+                HealthStatus.DEGRADED, f"prompt registry unreachable, serving last good: {exc}", Component.REGISTRY
+            )
             return
         if deployment == self._seen or deployment.production is None:
             self._registry_ok()
@@ -151,10 +153,16 @@ class PolicyWatcher:
             log.warning("prompt_registry_unreachable_at_start", error=str(exc))
             saved = self._load_last_good()
             if saved is not None:
-                self._health.set(HealthStatus.DEGRADED, "prompt registry unreachable, serving last good from disk")
+                self._health.set(
+                    HealthStatus.DEGRADED,
+                    "prompt registry unreachable, serving last good from disk",
+                    Component.REGISTRY,
+                )
                 self._seen = saved[0]
                 return self._policy(*saved)
-            self._health.set(HealthStatus.DEGRADED, "prompt registry unreachable, serving the default policy")
+            self._health.set(
+                HealthStatus.DEGRADED, "prompt registry unreachable, serving the default policy", Component.REGISTRY
+            )
         log.info("prompt_registry_empty_serving_default", version=self._default.version)
         return ServingPolicy(production=self._student(self._default), role=Role.DEFAULT, generation=0)
 
@@ -199,8 +207,7 @@ class PolicyWatcher:
                 self.refresh()
 
     def _registry_ok(self) -> None:
-        if self._health.status is HealthStatus.DEGRADED and self._health.reason.startswith("prompt registry"):
-            self._health.set(HealthStatus.OK)
+        self._health.set(HealthStatus.OK, component=Component.REGISTRY)
 
     def _save_last_good(self, deployment: Deployment, versions: dict[str, PromptVersion]) -> None:
         texts = {name: prompt.model_dump_json() for name, prompt in versions.items()}

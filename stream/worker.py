@@ -22,7 +22,7 @@ from schemas import PromptVersion
 from stream.app import AppHooks, create_app
 from stream.batch import BatchProcessor
 from stream.breaker import CircuitBreaker
-from stream.health import HealthFile, HealthStatus
+from stream.health import Component, HealthFile, HealthStatus
 from stream.logging import configure_logging
 from stream.metrics import Probes, WorkerMetrics, health_report, serve
 from stream.policy import Role, ServingPolicy
@@ -113,8 +113,7 @@ def _run(settings: WorkerSettings) -> int:
     metrics = WorkerMetrics()
     source = _policy_source(settings, health, metrics)
     _log_ready(settings, source.current, health)
-    if health.status is HealthStatus.STARTING:  # the policy source may already have said "degraded"
-        health.set(HealthStatus.OK)
+    health.set(HealthStatus.OK, component=Component.WORKER)  # the registry's "degraded", if any, stays
     probes = _serve_metrics(settings, metrics, health, source)
     worker: ModerationWorker | None = None
     try:

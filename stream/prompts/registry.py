@@ -37,6 +37,7 @@ DEFAULT_CONNECT_TIMEOUT_S = 2.0
 DEFAULT_READ_TIMEOUT_S = 2.0
 MAX_TRANSACTION_RETRIES = 5
 MAX_SHARE = 100.0
+ERROR_EXCERPT_CHARS = 200
 T = TypeVar("T")
 
 
@@ -176,10 +177,10 @@ class PromptRegistry:
             raise PromptStoreError(f"cannot read prompt {version}: {exc}") from exc
         if not stored:
             raise PromptStoreError(f"prompt version {version} is not stored")
-        fields = {_text(name): _text(value) for name, value in stored.items()}
         try:
+            fields = {_text(name): _text(value) for name, value in stored.items()}
             prompt = parse_prompt(fields.get("json", ""), f"redis prompt {version}")
-        except PromptError as exc:
+        except (PromptError, UnicodeDecodeError) as exc:
             raise PromptStoreError(f"stored version {version} is damaged: {exc}") from exc
         if self._signing_key is not None:
             expected = signature_of(prompt, self._signing_key)
@@ -202,7 +203,10 @@ class PromptRegistry:
             raw = self._client.hgetall(deployment_key())
         except RedisError as exc:
             raise PromptStoreError(f"cannot read the deployment: {exc}") from exc
-        return _deployment(raw)
+        try:
+            return _deployment(raw)
+        except (ValueError, TypeError) as exc:  # pydantic's ValidationError and UnicodeDecodeError are ValueErrors
+            raise PromptStoreError(f"the stored deployment is damaged: {str(exc)[:ERROR_EXCERPT_CHARS]}") from exc
 
     def history(self, limit: int = 50) -> list[HistoryEntry]:
         """The last `limit` pointer moves, oldest first."""
@@ -210,7 +214,10 @@ class PromptRegistry:
             raw = self._client.lrange(history_key(), -limit, -1)
         except RedisError as exc:
             raise PromptStoreError(f"cannot read the history: {exc}") from exc
-        return [HistoryEntry.model_validate_json(_text(entry)) for entry in raw]
+        try:
+            return [HistoryEntry.model_validate_json(_text(entry)) for entry in raw]
+        except ValueError as exc:
+            raise PromptStoreError(f"the stored history is damaged: {str(exc)[:ERROR_EXCERPT_CHARS]}") from exc
 
     def move(
         self, pointer: Pointer, version: str | None, *, who: str, why: str, share: float | None = None

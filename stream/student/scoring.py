@@ -19,7 +19,7 @@ label is the argmax of the result, in both modes; cited rules are then those tha
 (single_pass: above uniform; rule_check: fired). Without one, the rules above apply unchanged.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -114,9 +114,9 @@ def _single_pass(
         cited = [ins.id for ins, p in ranked if ins.target_label == label and p > uniform][:MAX_CITED]
     return Classification(
         label=label,
-        probabilities={name: float(p) for name, p in zip(labels, label_probs, strict=True)},
+        probabilities=distribution(dict(zip(labels, label_probs, strict=True))),
         instruction_ids=cited,
-        instruction_scores=scores,
+        instruction_scores=unit_scores(scores),
     )
 
 
@@ -137,7 +137,25 @@ def _rule_check(prompt: PromptVersion, calibrated: list[Probabilities], biases: 
         fired = [ins for ins in fired if ins.target_label == label]
     return Classification(
         label=label,
-        probabilities=probabilities,
+        probabilities=distribution(probabilities),
         instruction_ids=[ins.id for ins in fired],
-        instruction_scores={ins.id: p for ins, p in zip(prompt.instructions, fire, strict=True)},
+        instruction_scores=unit_scores({ins.id: p for ins, p in zip(prompt.instructions, fire, strict=True)}),
     )
+
+
+def distribution(probabilities: Mapping[str, float]) -> dict[str, float]:
+    """Probabilities clipped into [0, 1] and renormalised, then clipped again: float sums such as the rule
+    check's decision list can round to 1.0000000000000002, which the decision schema rightly rejects."""
+    values = {name: float(p) for name, p in probabilities.items()}
+    if all(0.0 <= p <= 1.0 for p in values.values()):
+        return values  # in range: untouched, so a replay reproduces it bit for bit
+    clipped = {name: min(max(p, 0.0), 1.0) for name, p in values.items()}
+    total = sum(clipped.values())
+    if total <= 0.0:
+        return {name: 1.0 / len(clipped) for name in clipped}
+    return {name: min(p / total, 1.0) for name, p in clipped.items()}
+
+
+def unit_scores(scores: Mapping[str, float]) -> dict[str, float]:
+    """Per-rule scores clipped into [0, 1] (each is a probability of its own, not part of a distribution)."""
+    return {name: min(max(float(p), 0.0), 1.0) for name, p in scores.items()}

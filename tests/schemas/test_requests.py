@@ -1,5 +1,7 @@
 """ModerationRequest: what producers may send and what is refused."""
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from pydantic import ValidationError
 
@@ -39,3 +41,11 @@ def test_rejects_malformed_or_oversize_fields(payload: dict[str, object], field:
     with pytest.raises(ValidationError) as info:
         ModerationRequest.model_validate(payload)
     assert field in {str(error["loc"][0]) for error in info.value.errors()}
+
+
+def test_a_naive_created_at_is_read_as_utc() -> None:
+    """A timestamp without a timezone is schema-valid and is read as UTC, so latency arithmetic never fails."""
+    request = ModerationRequest.model_validate({"id": "naive", "text": "hello", "created_at": "2024-01-01T00:00:00"})
+    assert request.created_at.tzinfo is not None
+    assert request.created_at.utcoffset() == timedelta(0)
+    assert (datetime.now(UTC) - request.created_at).total_seconds() > 0

