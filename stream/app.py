@@ -23,7 +23,7 @@ from faust.types import TP
 from stream.batch import BatchOutcome, BatchProcessor
 from stream.breaker import CircuitOpenError
 from stream.faults import inject_agent_crash_if_asked
-from stream.health import HealthFile, HealthStatus
+from stream.health import Component, HealthFile, HealthStatus
 from stream.metrics import WorkerMetrics
 from stream.policy import ServingPolicy
 from stream.records import IncomingRecord
@@ -34,6 +34,7 @@ RAW = "raw"
 RETRY_BASE_S = 0.5
 RETRY_MAX_S = 30.0
 HEALTH_TIMER_S = 5.0
+DEFAULT_PUBLISH_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ def create_app(settings: WorkerSettings, processor: BatchProcessor, hooks: AppHo
         topic_replication_factor=settings.kafka_replication_factor,
         broker_credentials=settings.kafka_security.faust_credentials(),
         broker_commit_interval=1.0,
+        producer_request_timeout=settings.publish_timeout_s,  # faust's default is 1,200 s: a silent stall
         # Do not wait for unacked events at a stop or rebalance: a held batch (open breaker, retries)
         # would block both until the stop deadline. Unacked means uncommitted: the batch is redone.
         stream_wait_empty=False,
@@ -73,7 +75,9 @@ def create_app(settings: WorkerSettings, processor: BatchProcessor, hooks: AppHo
         app.topic(settings.dlq_topic, key_type=bytes, value_type=bytes),
         app.topic(settings.shadow_topic, key_type=bytes, value_type=bytes),
     )
-    handler = BatchHandler(processor, outputs, health, settings.breaker_cooldown_s, metrics)
+    limits = HandlerLimits(settings.breaker_cooldown_s, settings.publish_timeout_s, settings.retries_before_unhealthy)
+    handler = BatchHandler(processor, outputs, health, limits, metrics)
+    watchdog = ProgressWatchdog(handler, health, metrics, settings.progress_timeout_s)
 
     @app.agent(requests)
     async def moderate(stream: faust.StreamT[bytes]) -> None:
@@ -95,6 +99,7 @@ def create_app(settings: WorkerSettings, processor: BatchProcessor, hooks: AppHo
 
     @app.timer(HEALTH_TIMER_S)  # type: ignore[untyped-decorator]  # faust's timer decorator is untyped
     async def heartbeat() -> None:
+        watchdog.check()
         health.heartbeat()
 
     return app
@@ -108,8 +113,11 @@ class Outputs:
         self._dlq = dlq
         self._shadow = shadow
 
-    async def publish(self, outcome: BatchOutcome) -> None:
-        """Send every output and wait until the broker has acknowledged each one."""
+    async def publish(self, outcome: BatchOutcome, timeout_s: float = DEFAULT_PUBLISH_TIMEOUT_S) -> None:
+        """Send every output and wait until the broker has acknowledged each one, at most `timeout_s`."""
+        await asyncio.wait_for(self._send_all(outcome), timeout_s)
+
+    async def _send_all(self, outcome: BatchOutcome) -> None:
         pending: list[Awaitable[Any]] = []
         for decision in outcome.decisions:
             value = decision.model_dump_json().encode()
@@ -123,6 +131,15 @@ class Outputs:
         await asyncio.gather(*pending)
 
 
+@dataclass(frozen=True)
+class HandlerLimits:
+    """How long a batch may wait for what: the open breaker's pause, the broker's acks, retries before red."""
+
+    cooldown_s: float = 30.0
+    publish_timeout_s: float = DEFAULT_PUBLISH_TIMEOUT_S
+    retries_before_unhealthy: int = 5
+
+
 class BatchHandler:
     """Processes and publishes one batch until it succeeds; only cancellation (a stop) interrupts it."""
 
@@ -131,38 +148,51 @@ class BatchHandler:
         processor: BatchProcessor,
         outputs: Outputs,
         health: HealthFile,
-        cooldown_s: float,
+        limits: HandlerLimits | None = None,
         metrics: WorkerMetrics | None = None,
     ) -> None:
         self._processor = processor
         self._outputs = outputs
         self._health = health
-        self._cooldown_s = cooldown_s
+        self._limits = limits or HandlerLimits()
         self._metrics = metrics or WorkerMetrics()
+        self.batch_started_at: float | None = None  # monotonic time the batch in hand arrived; None when idle
+        self.held_records = 0
+        self.last_completed_at = time.monotonic()
 
     async def handle(self, records: list[IncomingRecord], policy: ServingPolicy) -> None:
         """Return once every record has a decision or a dead letter acknowledged by the broker."""
+        self.batch_started_at, self.held_records = time.monotonic(), len(records)
+        try:
+            await self._until_published(records, policy)
+        finally:
+            self.batch_started_at, self.held_records = None, 0
+        self.last_completed_at = time.monotonic()
+
+    async def _until_published(self, records: list[IncomingRecord], policy: ServingPolicy) -> None:
         attempt = 0
         while True:
             try:
                 outcome = await self._processor.process(records, policy)
                 publish_started = time.perf_counter()
-                await self._outputs.publish(outcome)
+                await self._outputs.publish(outcome, self._limits.publish_timeout_s)
                 self._metrics.stage_seconds.labels(stage="publish").observe(time.perf_counter() - publish_started)
             except CircuitOpenError as exc:
                 self._metrics.circuit_open.set(1)
                 log.error(  # noqa: TRY400 - the breaker's message says it all; no traceback needed
-                    "circuit_open", error=str(exc), held_records=len(records), retry_in_s=self._cooldown_s
+                    "circuit_open", error=str(exc), held_records=len(records), retry_in_s=self._limits.cooldown_s
                 )
                 self._health.set(HealthStatus.UNHEALTHY, f"circuit breaker open: {exc}")
-                await asyncio.sleep(self._cooldown_s)
+                await asyncio.sleep(self._limits.cooldown_s)
                 continue
             except Exception as exc:  # any failure retries the whole batch; nothing is skipped
                 attempt += 1
                 self._metrics.batch_retries.inc()
                 delay = min(RETRY_MAX_S, RETRY_BASE_S * 2 ** (attempt - 1))
                 log.exception("batch_retry", attempt=attempt, error=repr(exc), records=len(records), retry_in_s=delay)
-                self._health.set(HealthStatus.DEGRADED, f"batch retry {attempt}: {type(exc).__name__}")
+                red = attempt >= self._limits.retries_before_unhealthy
+                status = HealthStatus.UNHEALTHY if red else HealthStatus.DEGRADED
+                self._health.set(status, f"batch retry {attempt}: {type(exc).__name__}")
                 await asyncio.sleep(delay)
                 continue
             self._health.set(HealthStatus.OK)
@@ -177,6 +207,39 @@ class BatchHandler:
         except Exception as exc:
             log.error("metrics_failed", error=repr(exc), records=len(records))  # noqa: TRY400 - one line is enough
             self._metrics.metrics_errors.inc()
+
+
+class ProgressWatchdog:
+    """Turns health red when the stream stops moving: a batch held past the timeout (open breaker, retries,
+    a hung call), or requests waiting while no batch has completed for that long."""
+
+    def __init__(self, handler: BatchHandler, health: HealthFile, metrics: WorkerMetrics, timeout_s: float) -> None:
+        self._handler = handler
+        self._health = health
+        self._metrics = metrics
+        self._timeout_s = timeout_s
+
+    def check(self, now: float | None = None) -> None:
+        """Look once (the worker's heartbeat timer calls this)."""
+        now = time.monotonic() if now is None else now
+        handler = self._handler
+        problem = ""
+        if handler.batch_started_at is not None and now - handler.batch_started_at > self._timeout_s:
+            held_s = now - handler.batch_started_at
+            problem = f"no batch completed for {held_s:.0f} s: {handler.held_records} records held"
+        elif self._waiting() and now - handler.last_completed_at > self._timeout_s:
+            problem = f"requests waiting, no batch completed for {now - handler.last_completed_at:.0f} s"
+        if problem:
+            self._health.set(HealthStatus.UNHEALTHY, problem, Component.PROGRESS)
+        else:
+            self._health.set(HealthStatus.OK, component=Component.PROGRESS)
+
+    def _waiting(self) -> bool:
+        return any(sample.value > 0 for sample in _samples(self._metrics.consumer_lag))
+
+
+def _samples(gauge: Any) -> list[Any]:
+    return [sample for metric in gauge.collect() for sample in metric.samples]
 
 
 def _record_lag(app: faust.App, records: list[IncomingRecord], metrics: WorkerMetrics) -> None:

@@ -28,6 +28,7 @@ from schemas import (
     ShadowDisagreement,
 )
 from stream.breaker import CircuitBreaker
+from stream.errors import InferenceError
 from stream.metrics import WorkerMetrics
 from stream.policy import Role, ServingPolicy
 from stream.records import IncomingRecord, RejectedMessage, dead_letter, parse_request
@@ -38,6 +39,7 @@ Pending = list[tuple[IncomingRecord, ModerationRequest]]
 log = structlog.get_logger("stream.batch")
 MS_PER_S = 1000.0
 DEFAULT_BREAKER_THRESHOLD = 20
+DEFAULT_MODEL_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -68,8 +70,11 @@ class BatchProcessor:
         max_message_bytes: int,
         breaker: CircuitBreaker | None = None,
         metrics: WorkerMetrics | None = None,
+        *,
+        model_timeout_s: float = DEFAULT_MODEL_TIMEOUT_S,
     ) -> None:
         self._executor = executor
+        self._model_timeout_s = model_timeout_s
         self._metrics = metrics or WorkerMetrics()
         self._worker_id = worker_id
         self._max_message_bytes = max_message_bytes
@@ -147,9 +152,16 @@ class BatchProcessor:
                 outcome.dead_letters.append(dead_letter(record, rejection, self._worker_id))
 
     async def _classify(self, student: StudentModel, texts: list[str]) -> list[Classification | Exception]:
+        """Every text's answer or its error; a call past the model timeout fails every text it held (the
+        breaker counts them: a hung model opens it and health turns red instead of hanging silently)."""
         loop = asyncio.get_running_loop()
         try:
-            return list(await loop.run_in_executor(self._executor, student.classify, texts))
+            call = loop.run_in_executor(self._executor, student.classify, texts)
+            return list(await asyncio.wait_for(call, self._model_timeout_s))
+        except TimeoutError:
+            self._metrics.model_timeouts.inc()
+            failure = InferenceError(f"model call exceeded {self._model_timeout_s:g} s for {len(texts)} messages")
+            return [failure for _text in texts]
         except Exception:  # one bad message must not sink its neighbours: retry one by one
             return [await loop.run_in_executor(self._executor, _classify_one, student, text) for text in texts]
 

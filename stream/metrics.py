@@ -1,13 +1,17 @@
 """Prometheus metrics of a worker, and the HTTP endpoint that serves them with a health check.
 
-`GET /metrics` is the Prometheus text format; `GET /health` answers 200 with a JSON body while the
-worker is healthy and 503 when it is not: its own state is unhealthy (breaker open, stopped), its
-student is gone, or Kafka or Redis did not answer the last probe (a TCP connect to the first
-bootstrap broker, a Redis PING; every `PROBE_S`). Grafana: `ops/grafana/pld-moderation.json`.
+`GET /metrics` is the Prometheus text format. Three JSON checks answer 200 or 503:
+- `/livez` (liveness, for a restart policy): the process and its agent are alive and the stream is
+  not stuck (the progress watchdog is not red). A Redis or Kafka outage does not fail it.
+- `/readyz` (readiness, for a load balancer or a rollout): Kafka, Redis and the student answer.
+- `/health`: both together, the worker's own state included (breaker open, retries exhausted).
+Kafka is probed with an ApiVersions request to the bootstrap brokers (`stream.kafka_probe`), Redis with
+PING, every `PROBE_S`. The server binds to `PLD_METRICS_HOST` (loopback unless told otherwise).
+Grafana: `ops/grafana/pld-moderation.json`.
 """
 
 import json
-import socket
+import ssl
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,10 +19,12 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from stream.health import HEALTHY, HealthFile
+from stream.health import HEALTHY, Component, HealthFile, HealthStatus
+from stream.kafka_probe import broker_answers
 
 PROBE_S = 10.0
 PROBE_TIMEOUT_S = 2.0
+HTTP_TIMEOUT_S = 5.0
 HTTP_OK = 200
 HTTP_UNAVAILABLE = 503
 HTTP_NOT_FOUND = 404
@@ -56,6 +62,7 @@ class WorkerMetrics:
             "pld_prompt_version_info", "The versions serving now (1)", ["role", "version", "sha256"], registry=r
         )
         self.batch_retries = Counter("pld_batch_retries", "Batches retried after a failure", registry=r)
+        self.model_timeouts = Counter("pld_model_timeouts", "Model calls past PLD_MODEL_TIMEOUT_S", registry=r)
         self.metrics_errors = Counter("pld_metrics_errors", "Published batches whose metrics failed", registry=r)
         self.circuit_open = Gauge("pld_circuit_open", "1 while the circuit breaker holds a batch", registry=r)
         self.prompt_refused = Counter("pld_prompt_versions_refused", "Versions refused (signature)", registry=r)
@@ -74,8 +81,11 @@ class WorkerMetrics:
 class Probes:
     """Whether Kafka and Redis answered the last probe; probed in a background thread."""
 
-    def __init__(self, kafka_bootstrap: str, redis_ping: Callable[[], object]) -> None:
-        self._kafka = kafka_bootstrap.split(",", maxsplit=1)[0]
+    def __init__(
+        self, kafka_bootstrap: str, redis_ping: Callable[[], object], kafka_tls: ssl.SSLContext | None = None
+    ) -> None:
+        self._kafka = kafka_bootstrap
+        self._kafka_tls = kafka_tls
         self._redis_ping = redis_ping
         self.kafka_ok = True
         self.redis_ok = True
@@ -90,13 +100,8 @@ class Probes:
         self._stop.set()
 
     def probe(self) -> None:
-        """Probe Kafka (TCP connect) and Redis (PING) once."""
-        host, _, port = self._kafka.rpartition(":")
-        try:
-            socket.create_connection((host or "127.0.0.1", int(port)), timeout=PROBE_TIMEOUT_S).close()
-            self.kafka_ok = True
-        except (OSError, ValueError):
-            self.kafka_ok = False
+        """Probe Kafka (a broker of the bootstrap list answers ApiVersions) and Redis (PING) once."""
+        self.kafka_ok = broker_answers(self._kafka, PROBE_TIMEOUT_S, self._kafka_tls)
         try:
             self._redis_ping()
             self.redis_ok = True
@@ -110,22 +115,47 @@ class Probes:
 
 
 def health_report(health: HealthFile, probes: Probes, model_loaded: Callable[[], bool]) -> tuple[int, dict[str, Any]]:
-    """The HTTP status and body of `/health`."""
+    """`/health`: the worker's own state and every dependency together (503 when any is wrong)."""
     checks = {"model": model_loaded(), "kafka": probes.kafka_ok, "redis": probes.redis_ok}
     healthy = health.status in HEALTHY and all(checks.values())
     body = {"healthy": healthy, "status": health.status.value, "reason": health.reason, "checks": checks}
     return (HTTP_OK if healthy else HTTP_UNAVAILABLE), body
 
 
-def serve(port: int, metrics: WorkerMetrics, health: Callable[[], tuple[int, dict[str, Any]]]) -> ThreadingHTTPServer:
-    """Serve `/metrics` and `/health` on 0.0.0.0:`port` in a daemon thread; return the server."""
+def liveness_report(health: HealthFile) -> tuple[int, dict[str, Any]]:
+    """`/livez`: the process and its agent are alive and the stream moves (or has nothing to do). A
+    dependency's outage is not a reason to restart: it would restart the whole fleet at once."""
+    status = health.status
+    alive = status is not HealthStatus.STOPPED and health.state_of(Component.PROGRESS) is not HealthStatus.UNHEALTHY
+    body = {"alive": alive, "status": status.value, "reason": health.reason}
+    return (HTTP_OK if alive else HTTP_UNAVAILABLE), body
+
+
+def readiness_report(
+    health: HealthFile, probes: Probes, model_loaded: Callable[[], bool]
+) -> tuple[int, dict[str, Any]]:
+    """`/readyz`: Kafka, Redis and the student answer, and the worker is neither starting nor stopped."""
+    checks = {"model": model_loaded(), "kafka": probes.kafka_ok, "redis": probes.redis_ok}
+    ready = health.status not in {HealthStatus.STARTING, HealthStatus.STOPPED} and all(checks.values())
+    body = {"ready": ready, "status": health.status.value, "checks": checks}
+    return (HTTP_OK if ready else HTTP_UNAVAILABLE), body
+
+
+Report = Callable[[], tuple[int, dict[str, Any]]]
+
+
+def serve(host: str, port: int, metrics: WorkerMetrics, reports: dict[str, Report]) -> ThreadingHTTPServer:
+    """Serve `/metrics` and each report's path (`/health`, `/livez`, `/readyz`) on `host:port` in a daemon
+    thread, with socket timeouts so a slow client cannot hold a handler; return the server."""
 
     class Handler(BaseHTTPRequestHandler):
+        timeout = HTTP_TIMEOUT_S
+
         def do_GET(self) -> None:
             if self.path == "/metrics":
                 self._send(HTTP_OK, metrics.exposition(), CONTENT_TYPE_LATEST)
-            elif self.path == "/health":
-                status, body = health()
+            elif self.path in reports:
+                status, body = reports[self.path]()
                 self._send(status, json.dumps(body).encode(), "application/json")
             else:
                 self._send(HTTP_NOT_FOUND, b"not found\n", "text/plain")
@@ -140,6 +170,6 @@ def serve(port: int, metrics: WorkerMetrics, health: Callable[[], tuple[int, dic
         def log_message(self, *_args: object) -> None:  # scrapes every 15 s would flood the JSON log
             return
 
-    server = ThreadingHTTPServer(("0.0.0.0", port), Handler)  # noqa: S104 - scraped from outside the host
+    server = ThreadingHTTPServer((host, port), Handler)
     threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True).start()
     return server

@@ -69,6 +69,11 @@ class WorkerSettings(StudentSettings):
     stop_deadline_s: PositiveFloat = 25.0  # after SIGTERM, exit by force when a clean stop takes longer
     health_file: Path | None = None  # default: <cache_dir>/health/<app_id>.<worker_id>.json
     metrics_port: int = Field(default=9464, ge=0, le=65535)  # /metrics and /health over HTTP; 0 turns it off
+    metrics_host: str = "127.0.0.1"  # 0.0.0.0 to be scraped from outside the host (a container's port)
+    progress_timeout_s: PositiveFloat = 120.0  # a batch held this long (or requests waiting, none done) -> red
+    model_timeout_s: PositiveFloat = 60.0  # a model call longer than this counts as an inference failure
+    publish_timeout_s: PositiveFloat = 30.0  # the broker must acknowledge a batch's outputs within this
+    retries_before_unhealthy: PositiveInt = 5  # failed attempts of one batch after which health turns red
 
     @property
     def kafka_security(self) -> KafkaSecurity:

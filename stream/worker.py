@@ -24,7 +24,15 @@ from stream.batch import BatchProcessor
 from stream.breaker import CircuitBreaker
 from stream.health import Component, HealthFile, HealthStatus
 from stream.logging import configure_logging
-from stream.metrics import Probes, WorkerMetrics, health_report, serve
+from stream.metrics import (
+    Probes,
+    Report,
+    WorkerMetrics,
+    health_report,
+    liveness_report,
+    readiness_report,
+    serve,
+)
 from stream.policy import Role, ServingPolicy
 from stream.policy_watcher import PolicyWatcher
 from stream.prompts import PromptRegistry, default_prompt, load_prompt_file
@@ -119,7 +127,14 @@ def _run(settings: WorkerSettings) -> int:
     try:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="student") as executor:
             breaker = CircuitBreaker(settings.breaker_threshold)
-            processor = BatchProcessor(executor, settings.worker_id, settings.max_message_bytes, breaker, metrics)
+            processor = BatchProcessor(
+                executor,
+                settings.worker_id,
+                settings.max_message_bytes,
+                breaker,
+                metrics,
+                model_timeout_s=settings.model_timeout_s,
+            )
 
             def on_crash(exc: BaseException) -> None:
                 if worker is not None:
@@ -168,11 +183,16 @@ def _serve_metrics(
 ) -> Probes:
     """Start the Kafka/Redis probes and, unless PLD_METRICS_PORT is 0, the /metrics and /health endpoint."""
     registry = PromptRegistry.from_settings(settings)
-    probes = Probes(settings.kafka_bootstrap, registry.client.ping)
+    probes = Probes(settings.kafka_bootstrap, registry.client.ping, settings.kafka_security.ssl_context())
     probes.start()
     if settings.metrics_port:
+        reports: dict[str, Report] = {
+            "/health": lambda: health_report(health, probes, source.model_loaded),
+            "/livez": lambda: liveness_report(health),
+            "/readyz": lambda: readiness_report(health, probes, source.model_loaded),
+        }
         try:
-            serve(settings.metrics_port, metrics, lambda: health_report(health, probes, source.model_loaded))
+            serve(settings.metrics_host, settings.metrics_port, metrics, reports)
         except OSError as exc:  # e.g. a second worker on this machine without a port of its own
             log.warning("metrics_port_unavailable", port=settings.metrics_port, error=str(exc))
     return probes

@@ -38,7 +38,8 @@ def get(url: str) -> tuple[int, str]:
 def test_metrics_count_traffic_and_health_turns_red_without_redis(
     kafka_topics: TopicsFactory, kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    """/metrics counts requests, decisions and dead letters; /health is 200, then 503 once Redis is gone."""
+    """/metrics counts requests, decisions and dead letters; /health and /readyz are 200, then 503 once Redis
+    is gone, while /livez stays 200."""
     redis_url = ensure_redis(PRIVATE_REDIS_PORT)
     local_redis(redis_url).flushdb()
     topics = kafka_topics("metrics")
@@ -61,6 +62,8 @@ def test_metrics_count_traffic_and_health_turns_red_without_redis(
         time.sleep(1)
         status, body = get(f"http://127.0.0.1:{port}/health")
         assert status == 200, body
+        assert get(f"http://127.0.0.1:{port}/readyz")[0] == 200
+        assert get(f"http://127.0.0.1:{port}/livez")[0] == 200
         assert json.loads(body)["checks"] == {"model": True, "kafka": True, "redis": True}
         _status, exposition = get(f"http://127.0.0.1:{port}/metrics")
         assert "pld_requests_total 13.0" in exposition
@@ -76,6 +79,8 @@ def test_metrics_count_traffic_and_health_turns_red_without_redis(
             assert time.monotonic() < deadline, "health stayed green with Redis gone"
             time.sleep(1)
         assert json.loads(get(f"http://127.0.0.1:{port}/health")[1])["checks"]["redis"] is False
+        assert get(f"http://127.0.0.1:{port}/readyz")[0] == 503  # not ready without the registry's Redis ...
+        assert get(f"http://127.0.0.1:{port}/livez")[0] == 200  # ... but alive: a Redis outage restarts nobody
     finally:
         worker.stop()
         stop_redis(PRIVATE_REDIS_PORT)

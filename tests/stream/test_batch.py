@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -11,11 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schemas import DeadLetterReason, ModelId
-from stream.app import BatchHandler
+from stream.app import BatchHandler, HandlerLimits, ProgressWatchdog
 from stream.batch import BatchOutcome, BatchProcessor
 from stream.breaker import CircuitBreaker
 from stream.errors import InferenceError
-from stream.health import HealthFile, read_health
+from stream.health import Component, HealthFile, HealthStatus, read_health
+from stream.metrics import WorkerMetrics
 from stream.policy import ServingPolicy, in_canary
 from stream.prompts import starter_prompt
 from stream.records import IncomingRecord
@@ -110,7 +112,7 @@ class RecordingOutputs:
     def __init__(self) -> None:
         self.published: list[BatchOutcome] = []
 
-    async def publish(self, outcome: BatchOutcome) -> None:
+    async def publish(self, outcome: BatchOutcome, timeout_s: float = 1.0) -> None:
         self.published.append(outcome)
 
 
@@ -121,7 +123,7 @@ async def test_a_broken_model_opens_the_breaker_and_holds_the_batch(tmp_path: Pa
     with ThreadPoolExecutor(1) as executor:
         processor = BatchProcessor(executor, "w1", 4096, CircuitBreaker(3))
         broken = ServingPolicy(BrokenStudent(starter_prompt(), MODEL))
-        handler = BatchHandler(processor, outputs, health, cooldown_s=0.05)  # type: ignore[arg-type]
+        handler = BatchHandler(processor, outputs, health, HandlerLimits(cooldown_s=0.05))  # type: ignore[arg-type]
         batch = records(*(request(f"r{n}", f"message {n}") for n in range(5)))
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(handler.handle(batch, broken), timeout=0.5)
@@ -133,17 +135,17 @@ async def test_a_failing_publish_retries_the_whole_batch(tmp_path: Path) -> None
     """A publish that fails once is retried; the batch is then published whole, and health is ok again."""
 
     class FailingOnce(RecordingOutputs):
-        async def publish(self, outcome: BatchOutcome) -> None:
+        async def publish(self, outcome: BatchOutcome, timeout_s: float = 1.0) -> None:
             if not self.published and not getattr(self, "failed", False):
                 self.failed = True
                 raise KafkaTimeoutError
-            await super().publish(outcome)
+            await super().publish(outcome, timeout_s)
 
     outputs = FailingOnce()
     health = HealthFile(tmp_path / "health.json", "w1")
     with ThreadPoolExecutor(1) as executor:
         processor = BatchProcessor(executor, "w1", 4096)
-        handler = BatchHandler(processor, outputs, health, cooldown_s=0.05)  # type: ignore[arg-type]
+        handler = BatchHandler(processor, outputs, health, HandlerLimits(cooldown_s=0.05))  # type: ignore[arg-type]
         await handler.handle(
             records(request("a", "hello"), b"junk"), ServingPolicy(FakeStudent(starter_prompt(), MODEL))
         )
@@ -179,14 +181,14 @@ async def test_a_naive_timestamp_is_decided_and_counted(tmp_path: Path) -> None:
     published: list[BatchOutcome] = []
 
     class Outputs:
-        async def publish(self, outcome: BatchOutcome) -> None:
+        async def publish(self, outcome: BatchOutcome, timeout_s: float = 1.0) -> None:
             published.append(outcome)
 
     naive = json.dumps({"id": "naive", "text": "hello", "created_at": "2024-01-01T00:00:00"}).encode()
     with ThreadPoolExecutor(1) as executor:
         processor = BatchProcessor(executor, "w1", max_message_bytes=4096)
         health = HealthFile(tmp_path / "health.json", "w1")
-        handler = BatchHandler(processor, Outputs(), health, cooldown_s=0.01)  # type: ignore[arg-type]
+        handler = BatchHandler(processor, Outputs(), health, HandlerLimits(cooldown_s=0.01))  # type: ignore[arg-type]
         await asyncio.wait_for(handler.handle(records(naive, request("b", "hi")), ServingPolicy(student)), 5)
     assert [d.request_id for d in published[0].decisions] == ["naive", "b"]
     assert published[0].decisions[0].requested_at is not None
@@ -198,7 +200,7 @@ async def test_a_metrics_failure_does_not_stop_the_batch(tmp_path: Path) -> None
     student = FakeStudent(starter_prompt(), MODEL)
 
     class Outputs:
-        async def publish(self, outcome: BatchOutcome) -> None:
+        async def publish(self, outcome: BatchOutcome, timeout_s: float = 1.0) -> None:
             return None
 
     class BrokenCounting(BatchProcessor):
@@ -207,5 +209,63 @@ async def test_a_metrics_failure_does_not_stop_the_batch(tmp_path: Path) -> None
 
     with ThreadPoolExecutor(1) as executor:
         processor = BrokenCounting(executor, "w1", max_message_bytes=4096)
-        handler = BatchHandler(processor, Outputs(), HealthFile(tmp_path / "h.json", "w1"), cooldown_s=0.01)  # type: ignore[arg-type]
+        health = HealthFile(tmp_path / "h.json", "w1")
+        handler = BatchHandler(processor, Outputs(), health, HandlerLimits(cooldown_s=0.01))  # type: ignore[arg-type]
         await asyncio.wait_for(handler.handle(records(request("a", "hello")), ServingPolicy(student)), 5)
+
+
+async def test_a_hung_model_call_is_a_failure_that_opens_the_breaker(tmp_path: Path) -> None:
+    """A model call past the timeout fails its messages; enough of them open the breaker (health red)."""
+
+    class HungStudent(FakeStudent):
+        def classify(self, texts):  # type: ignore[no-untyped-def]
+            time.sleep(0.3)
+            return super().classify(texts)
+
+    outputs = RecordingOutputs()
+    health = HealthFile(tmp_path / "health.json", "w1")
+    with ThreadPoolExecutor(1) as executor:
+        processor = BatchProcessor(executor, "w1", 4096, CircuitBreaker(2), model_timeout_s=0.05)
+        handler = BatchHandler(processor, outputs, health, HandlerLimits(cooldown_s=5))  # type: ignore[arg-type]
+        task = asyncio.ensure_future(
+            handler.handle(
+                records(request("a", "hi"), request("b", "ho")), ServingPolicy(HungStudent(starter_prompt(), MODEL))
+            )
+        )
+        await asyncio.sleep(0.5)
+        assert read_health(health.path)["status"] == "unhealthy"
+        task.cancel()
+    assert outputs.published == []
+
+
+def test_the_watchdog_turns_red_when_a_batch_is_held_and_green_when_it_moves(tmp_path: Path) -> None:
+    """No batch completed within the progress timeout while one is held: health is red, with the reason."""
+    health = HealthFile(tmp_path / "health.json", "w1")
+    health.set(HealthStatus.OK, component=Component.WORKER)
+    metrics = WorkerMetrics()
+    with ThreadPoolExecutor(1) as executor:
+        handler = BatchHandler(BatchProcessor(executor, "w1", 4096), RecordingOutputs(), health)  # type: ignore[arg-type]
+    watchdog = ProgressWatchdog(handler, health, metrics, timeout_s=10)
+    handler.batch_started_at, handler.held_records = 100.0, 7
+    watchdog.check(now=105.0)
+    assert health.status is HealthStatus.OK
+    watchdog.check(now=111.0)
+    assert (health.status, health.reason) == (HealthStatus.UNHEALTHY, "no batch completed for 11 s: 7 records held")
+    handler.batch_started_at, handler.last_completed_at = None, 111.0
+    metrics.consumer_lag.labels(partition="0").set(3)
+    watchdog.check(now=115.0)
+    green = health.status
+    watchdog.check(now=122.0)
+    assert (green, health.status) == (HealthStatus.OK, HealthStatus.UNHEALTHY)
+    assert "requests waiting" in health.reason
+
+
+def test_a_good_batch_does_not_erase_the_registry_state(tmp_path: Path) -> None:
+    """The registry's 'unreachable' stays in health until the registry itself is back."""
+    health = HealthFile(tmp_path / "health.json", "w1")
+    health.set(HealthStatus.OK, component=Component.WORKER)
+    health.set(HealthStatus.DEGRADED, "prompt registry unreachable", Component.REGISTRY)
+    health.set(HealthStatus.OK)  # a batch went through
+    assert read_health(health.path)["status"] == "degraded"
+    health.set(HealthStatus.OK, component=Component.REGISTRY)
+    assert read_health(health.path)["status"] == "ok"
