@@ -65,6 +65,7 @@ class WorkerMetrics:
         self.model_timeouts = Counter("pld_model_timeouts", "Model calls past PLD_MODEL_TIMEOUT_S", registry=r)
         self.metrics_errors = Counter("pld_metrics_errors", "Published batches whose metrics failed", registry=r)
         self.circuit_open = Gauge("pld_circuit_open", "1 while the circuit breaker holds a batch", registry=r)
+        self.registry_errors = Counter("pld_registry_errors", "Registry reads that failed or held garbage", registry=r)
         self.prompt_refused = Counter("pld_prompt_versions_refused", "Versions refused (signature)", registry=r)
 
     def set_prompts(self, versions: dict[str, tuple[str, str]]) -> None:

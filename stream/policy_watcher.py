@@ -22,7 +22,15 @@ import structlog
 from redis.exceptions import RedisError
 
 from schemas import PromptVersion
-from stream.errors import PromptSignatureError, PromptStoreError, StreamError
+from stream.errors import (
+    InferenceError,
+    ModelFileError,
+    ModelLoadError,
+    PromptError,
+    PromptSignatureError,
+    PromptStoreError,
+    StreamError,
+)
 from stream.health import Component, HealthFile, HealthStatus
 from stream.metrics import WorkerMetrics
 from stream.policy import Role, ServingPolicy
@@ -35,6 +43,11 @@ log = structlog.get_logger("stream.policy_watcher")
 LISTEN_TIMEOUT_S = 1.0
 RECONNECT_PAUSE_S = 1.0
 BuildStudent = Callable[[PromptVersion], StudentModel]
+REGISTRY = Component.REGISTRY
+
+
+class BuildRefusedError(StreamError):
+    """A deployed version this worker cannot build (its labels, its context size, its student): refused."""
 
 
 class PolicyWatcher:
@@ -63,11 +76,13 @@ class PolicyWatcher:
         self._pending: ServingPolicy | None = None
         self._retired: list[StudentModel] = []
         self._students: dict[str, StudentModel] = {}  # by prompt sha256, reused across generations
+        self._refused: dict[str, str] = {}  # prompt sha256 -> why it cannot be built here: never rebuilt
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
         self.refused_versions = 0
         self._seen: Deployment | None = None  # the last deployment staged or refused: never tried twice
+        self._refused_deployment: Deployment | None = None
         self.current = self._initial()
         self._metrics.set_prompts(_roles(self.current))
 
@@ -88,13 +103,10 @@ class PolicyWatcher:
         with self._lock:
             staged, self._pending = self._pending, None
         if staged is not None:
-            retired = [s for s in self.current.students() if all(s is not kept for kept in staged.students())]
-            self.current = staged
+            # Between two batches (the agent calls this), so no batch is using a retired student.
+            retired, self.current = self.current, staged
             self._metrics.set_prompts(_roles(staged))
-            with self._lock:
-                self._students = {sha: s for sha, s in self._students.items() if all(s is not r for r in retired)}
-            for student in retired:
-                student.close()
+            self._close_unused(retired.students(), keep=staged.students())
             log.info("policy_swapped", generation=staged.generation, **_versions(staged))
         return self.current
 
@@ -103,9 +115,8 @@ class PolicyWatcher:
         try:
             deployment = self._registry.deployment()
         except PromptStoreError as exc:
-            self._health.set(
-                HealthStatus.DEGRADED, f"prompt registry unreachable, serving last good: {exc}", Component.REGISTRY
-            )
+            self._metrics.registry_errors.inc()
+            self._health.set(HealthStatus.DEGRADED, f"prompt registry unusable, serving last good: {exc}", REGISTRY)
             return
         if deployment == self._seen or deployment.production is None:
             self._registry_ok()
@@ -113,21 +124,41 @@ class PolicyWatcher:
         try:
             versions = {name: self._registry.get(name) for name in deployment.versions()}
             policy = self._policy(deployment, versions)
-        except PromptSignatureError as exc:
-            self._seen = deployment
-            self.refused_versions += 1
-            self._metrics.prompt_refused.inc()
-            log.error("prompt_version_refused", error=str(exc), refused_total=self.refused_versions)  # noqa: TRY400
+        except (PromptSignatureError, BuildRefusedError) as exc:
+            self._refuse(deployment, exc)
             return
-        except (StreamError, RedisError) as exc:
+        except (StreamError, RedisError) as exc:  # the registry failed us: try again at the next poll
+            self._metrics.registry_errors.inc()
             log.exception("policy_build_failed", generation=deployment.generation, error=repr(exc))
+            self._health.set(HealthStatus.DEGRADED, f"prompt registry unusable, serving last good: {exc}", REGISTRY)
             return
-        with self._lock:
-            self._pending = policy
+        self._stage(policy)
         self._seen = deployment
         self._save_last_good(deployment, versions)
         self._registry_ok()
         log.info("policy_staged", generation=deployment.generation, **_versions(policy))
+
+    def _refuse(self, deployment: Deployment, exc: Exception) -> None:
+        """A deployment this worker will not serve: remembered, so it is never fetched or built again."""
+        self._seen = self._refused_deployment = deployment
+        self.refused_versions += 1
+        self._metrics.prompt_refused.inc()
+        log.error("prompt_version_refused", error=str(exc), refused_total=self.refused_versions)
+        self._health.set(HealthStatus.DEGRADED, f"deployment {deployment.generation} refused: {exc}", REGISTRY)
+
+    def _stage(self, policy: ServingPolicy) -> None:
+        """Stage `policy` for the next batch; a staged policy it replaces is closed where nothing else uses it."""
+        with self._lock:
+            replaced, self._pending = self._pending, policy
+        if replaced is not None:
+            self._close_unused(replaced.students(), keep=[*policy.students(), *self.current.students()])
+
+    def _close_unused(self, students: list[StudentModel], keep: list[StudentModel]) -> None:
+        unused = [s for s in students if all(s is not kept for kept in keep)]
+        with self._lock:
+            self._students = {sha: s for sha, s in self._students.items() if all(s is not u for u in unused)}
+        for student in unused:
+            student.close()
 
     def model_loaded(self) -> bool:
         """Whether the serving students are there to decide."""
@@ -142,27 +173,26 @@ class PolicyWatcher:
         self._students.clear()
 
     def _initial(self) -> ServingPolicy:
+        """The deployment's policy; if the registry is unreachable, damaged or deploys what this worker cannot
+        build, the last good policy from disk; failing that, the shipped default."""
         try:
             deployment = self._registry.deployment()
             if deployment.production is not None:
                 versions = {name: self._registry.get(name) for name in deployment.versions()}
-                self._save_last_good(deployment, versions)
+                policy = self._policy(deployment, versions)
                 self._seen = deployment
-                return self._policy(deployment, versions)
-        except PromptStoreError as exc:
-            log.warning("prompt_registry_unreachable_at_start", error=str(exc))
+                self._save_last_good(deployment, versions)
+                return policy
+        except (PromptStoreError, BuildRefusedError) as exc:
+            log.warning("prompt_registry_unusable_at_start", error=str(exc))
             saved = self._load_last_good()
             if saved is not None:
-                self._health.set(
-                    HealthStatus.DEGRADED,
-                    "prompt registry unreachable, serving last good from disk",
-                    Component.REGISTRY,
-                )
-                self._seen = saved[0]
-                return self._policy(*saved)
-            self._health.set(
-                HealthStatus.DEGRADED, "prompt registry unreachable, serving the default policy", Component.REGISTRY
-            )
+                with contextlib.suppress(BuildRefusedError):
+                    policy = self._policy(*saved)
+                    self._seen = saved[0]
+                    self._health.set(HealthStatus.DEGRADED, f"serving last good from disk: {exc}", REGISTRY)
+                    return policy
+            self._health.set(HealthStatus.DEGRADED, f"serving the default policy: {exc}", REGISTRY)
         log.info("prompt_registry_empty_serving_default", version=self._default.version)
         return ServingPolicy(production=self._student(self._default), role=Role.DEFAULT, generation=0)
 
@@ -181,7 +211,14 @@ class PolicyWatcher:
             existing = self._students.get(prompt.sha256)
         if existing is not None:
             return existing
-        student = self._build(prompt)  # slow: outside the lock, in the watcher's thread
+        if prompt.sha256 in self._refused:
+            raise BuildRefusedError(self._refused[prompt.sha256])
+        try:
+            student = self._build(prompt)  # slow: outside the lock, in the watcher's thread
+        except (PromptError, ModelLoadError, ModelFileError, InferenceError) as exc:
+            reason = f"version {prompt.version} cannot be built here: {exc}"
+            self._refused[prompt.sha256] = reason
+            raise BuildRefusedError(reason) from exc
         with self._lock:
             self._students[prompt.sha256] = student
         return student
@@ -207,7 +244,8 @@ class PolicyWatcher:
                 self.refresh()
 
     def _registry_ok(self) -> None:
-        self._health.set(HealthStatus.OK, component=Component.REGISTRY)
+        if self._seen is None or self._seen != self._refused_deployment:  # a refusal stays visible until replaced
+            self._health.set(HealthStatus.OK, component=REGISTRY)
 
     def _save_last_good(self, deployment: Deployment, versions: dict[str, PromptVersion]) -> None:
         texts = {name: prompt.model_dump_json() for name, prompt in versions.items()}

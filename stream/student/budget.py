@@ -8,6 +8,7 @@ from schemas import PromptVersion
 from stream.errors import PromptError
 from stream.student.factory import checked_model_file
 from stream.student.prompt_format import chat_format_for, message_end, render_prefix, rule_question
+from stream.student.scoring import build_scorer
 from stream.student.settings import StudentSettings
 
 BRANCH_ALLOWANCE = 8  # the label and rule cues are a few tokens each
@@ -29,14 +30,20 @@ class TokenBudget:
 
 
 def token_budget(settings: StudentSettings, prompt: PromptVersion) -> TokenBudget:
-    """Count the prefix and the longest branch (rule-check asks one question per rule) with the student."""
+    """Count the prefix and the longest branch (rule-check asks one question per rule) with the student,
+    after building the version's scorer as a worker would (labels sharing a first token raise PromptError)."""
     model = checked_model_file(settings)
     vocab = llama_cpp.Llama(str(model.path), vocab_only=True, verbose=False)
     try:
         chat = chat_format_for(str(vocab.metadata.get("general.architecture", "")))
 
+        def tokenize(text: str, parse_special: bool) -> list[int]:
+            return list(vocab.tokenize(text.encode(), add_bos=False, special=parse_special))
+
         def count(text: str) -> int:
-            return len(vocab.tokenize(text.encode(), add_bos=False, special=True))
+            return len(tokenize(text, True))
+
+        build_scorer(prompt.scoring_mode or settings.scoring_mode, prompt, tokenize, model.sha256)
 
         prefix = count(render_prefix(prompt, chat)) + 1
         questions = [count(rule_question(i, ins)) for i, ins in enumerate(prompt.instructions)]

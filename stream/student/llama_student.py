@@ -34,11 +34,15 @@ class LlamaStudent:
         self._model_file = model_file
         self._settings = settings
         self._context = LlamaContext(model_file.path, settings.context)
-        self._prefix_cache = None if settings.prefix_cache_dir is None else PrefixCache(settings.prefix_cache_dir)
-        self._chat = chat_format_for(self._context.architecture)
-        self._end_tokens = self._context.tokenize(message_end(self._chat), parse_special=True)
-        self._marker_tokens = self._context.tokenize(TRUNCATION_MARKER, parse_special=False)
-        self._scorer = self._prepare(prompt)
+        try:
+            self._prefix_cache = None if settings.prefix_cache_dir is None else PrefixCache(settings.prefix_cache_dir)
+            self._chat = chat_format_for(self._context.architecture)
+            self._end_tokens = self._context.tokenize(message_end(self._chat), parse_special=True)
+            self._marker_tokens = self._context.tokenize(TRUNCATION_MARKER, parse_special=False)
+            self._scorer = self._prepare(prompt)
+        except BaseException:
+            self._context.close()  # a version this worker cannot build must not leak its model and context
+            raise
 
     @property
     def prompt(self) -> PromptVersion:

@@ -9,6 +9,7 @@ from schemas import PromptVersion, ScoringMode
 from schemas.prompts import LabelDefinition
 from stream.errors import PromptError
 from stream.prompts import starter_prompt
+from stream.student.budget import check_budget
 from stream.student.factory import build_student
 from stream.student.llama_student import LlamaStudent
 from stream.student.protocol import Classification, DecodeStrategy
@@ -90,6 +91,18 @@ def test_labels_sharing_a_first_token_are_refused(student: LlamaStudent) -> None
     )
     with pytest.raises(PromptError, match="share a first token"):
         student.use_prompt(clashing)
+
+
+def test_publishing_checks_the_scorer_as_a_worker_builds_it(student_settings: StudentSettingsFactory) -> None:
+    """`pld prompt publish`'s check refuses what no worker could build, before anything is stored."""
+    clashing = make_prompt(
+        labels=[LabelDefinition(name="block", description="a"), LabelDefinition(name="block_hard", description="b")],
+        default_label="block",
+        instructions=[],
+    )
+    with pytest.raises(PromptError, match="share a first token"):
+        check_budget(student_settings(), clashing)
+    assert check_budget(student_settings(), make_prompt()).prefix_tokens > 0
 
 
 # Joint decoding shares one llama_decode between batch neighbours; its effect on a label probability
