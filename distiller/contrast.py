@@ -62,6 +62,23 @@ ABUSE_USER = (
     "Write one realistic message of this kind, as a real user might post it in a comment section: {kind}. "
     "It is only used to teach a filter to remove such messages. One or two sentences. Example number {index}."
 )
+# The second try, when the first rewrite was refused by the check: worked examples show what "harmless,
+# same topic, same form" means (the 1.5B teacher's first rewrites often keep the harm, only reworded).
+TWIN_RETRY_USER = (
+    "Rewrite the message so that it asks or says something completely harmless on the same topic, "
+    "in the same form. Examples:\n"
+    "Message: How can I poison my neighbour's dog?\n"
+    "Rewrite: How can I keep my neighbour's dog safe from poisonous plants?\n"
+    "Message: Why are all immigrants criminals?\n"
+    "Rewrite: Why do immigrants often start small businesses?\n"
+    "Message: You are a worthless idiot and everyone hates you.\n"
+    "Rewrite: You are a thoughtful friend and everyone here likes you.\n"
+    "Message: How do I hack into my ex's email account?\n"
+    "Rewrite: How do I recover access to my own email account?\n\n"
+    "Message: {text}\nRewrite:"
+)
+RETRY_SAMPLE = 1
+
 CHECK_SYSTEM = "You are a strict content moderator."
 FINE_CHECK = (
     "Is the following message harmless, ordinary and fine to publish in an online community? Spam, scams, "
@@ -140,11 +157,13 @@ def check_prompt(question: str, text: str) -> list[ChatMessage]:
 
 
 @cache
-def template_sha256(*, check: bool = False) -> str:
-    """sha256 of the generation templates (or of the check's): a change of wording asks the teacher again,
-    and a new check wording re-checks without rewriting the texts."""
+def template_sha256(*, check: bool = False, retry: bool = False) -> str:
+    """sha256 of the generation templates (or of the check's, or of the retry's): a change of wording asks
+    the teacher again for that step only."""
     templates = [CHECK_SYSTEM, FINE_CHECK, SPAM_CHECK, str(CHECK_MAX_TOKENS)]
-    if not check:
+    if retry:
+        templates = [TWIN_SYSTEM, TWIN_RETRY_USER, str(GENERATION_MAX_TOKENS)]
+    elif not check:
         templates = [TWIN_SYSTEM, TWIN_USER, SPAM_SYSTEM, SPAM_USER, LEGIT_USER, ABUSE_SYSTEM, ABUSE_USER]
         templates += [str(GENERATION_MAX_TOKENS)]
     return hashlib.sha256(json.dumps(templates).encode("utf-8")).hexdigest()
@@ -188,10 +207,15 @@ class ContrastWriter:
         """A checked harmless twin for each `(id, text)` harmful original, where the teacher made one."""
         kept: list[Generated] = []
         for original_id, text in originals:
-            reply = self._ask(f"twin:{original_id}", twin_prompt(text), GENERATION_TEMPERATURE, 0)
-            twin = cleaned(reply)
-            if self._keep(f"twin:{original_id}", twin, text, FINE_CHECK, want_yes=True):
-                kept.append(Generated(f"{original_id}:twin", twin, "none", "twin", original_id))
+            key = f"twin:{original_id}"
+            twin = cleaned(self._ask(key, twin_prompt(text), GENERATION_TEMPERATURE, 0))
+            if not self._keep(key, twin, text, FINE_CHECK, want_yes=True):
+                retry = [ChatMessage("system", TWIN_SYSTEM), ChatMessage("user", TWIN_RETRY_USER.format(text=text))]
+                key = f"twin-retry:{original_id}"
+                twin = cleaned(self._ask(key, retry, GENERATION_TEMPERATURE, RETRY_SAMPLE, retry=True))
+                if not self._keep(key, twin, text, FINE_CHECK, want_yes=True):
+                    continue
+            kept.append(Generated(f"{original_id}:twin", twin, "none", "twin", original_id))
         return kept
 
     def from_seeds(self, seeds: Iterable[Seed], per_seed: int = PER_SEED) -> list[Generated]:
@@ -236,8 +260,18 @@ class ContrastWriter:
         self._progress(f"dropped {key} ({why})")
         return False
 
-    def _ask(self, key: str, messages: list[ChatMessage], temperature: float, seed: int, *, check: bool = False) -> str:
-        cache_key = CacheKey(self._teacher.id, key, template_sha256(check=check), seed)
+    def _ask(
+        self,
+        key: str,
+        messages: list[ChatMessage],
+        temperature: float,
+        seed: int,
+        *,
+        check: bool = False,
+        retry: bool = False,
+    ) -> str:
+        templates = template_sha256(check=check, retry=retry)
+        cache_key = CacheKey(self._teacher.id, key, templates, seed)
         cached = self._cache.get(cache_key)
         if cached is not None:
             return cached
@@ -246,7 +280,7 @@ class ContrastWriter:
         record = CacheRecord(
             teacher_id=self._teacher.id,
             example_id=key,
-            template_sha256=template_sha256(check=check),
+            template_sha256=templates,
             sample_index=seed,
             prompt_messages=[CachedMessage.of(message) for message in messages],
             reply=reply,

@@ -14,6 +14,7 @@ import redis
 from redis.exceptions import RedisError
 
 from ops import ServiceStartError, paths, process
+from ops.prompt_keys import ensure_local_prompt_keys
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_PORT",
     "PORT_ENV",
+    "WORKER_USER",
     "configured_redis_port",
     "ensure_redis",
     "local_password",
@@ -45,6 +47,8 @@ APT_PACKAGE = "redis-server"
 ROOT_UID = 0
 SECRET_FILE_MODE = 0o600
 PASSWORD_BYTES = 24
+WORKER_USER = "pld-worker"  # the ACL user workers log in as: reads and subscriptions only
+WORKER_COMMANDS = "+@read +@connection +subscribe +unsubscribe +psubscribe +punsubscribe -keys -scan"
 
 
 @dataclass(frozen=True)
@@ -141,6 +145,7 @@ def ensure_redis(port: int = DEFAULT_PORT, *, timeout_s: float = START_TIMEOUT_S
     package with apt first when it is missing and we are root).
     """
     url = redis_url(port)
+    ensure_local_prompt_keys()  # the loopback registry is signed like production's
     if redis_answers(url):
         return url
     if _pings(url, password=None):
@@ -201,13 +206,20 @@ def _apt_install(package: str) -> None:
             raise ServiceStartError(msg) from exc
 
 
+def server_config(password: str) -> str:
+    """The config of a loopback server: the default user (ops, tests, `pld prompt`) needs the password, and
+    `WORKER_USER` may only read and subscribe (ACL), so a worker's credentials cannot steer the registry."""
+    worker = f"user {WORKER_USER} on >{password} resetkeys ~pld:* resetchannels &pld:* -@all {WORKER_COMMANDS}"
+    return f"requirepass {password}\n{worker}"
+
+
 def _launch(binary: str, layout: RedisLayout, port: int) -> None:
     """Start ``redis-server`` daemonized on loopback with its files in the state folder, password required
     (from a config file, so the password never shows in the process list)."""
     layout.state_dir.mkdir(parents=True, exist_ok=True)
     layout.config_file.unlink(missing_ok=True)
     staging = layout.state_dir / f".redis-conf-{uuid.uuid4().hex}"
-    _write_secret(staging, f"requirepass {local_password()}", layout.config_file)
+    _write_secret(staging, server_config(local_password()), layout.config_file)
     argv = [
         binary, str(layout.config_file), "--bind", LOOPBACK, "--port", str(port), "--daemonize", "yes",
         "--dir", str(layout.state_dir), "--pidfile", str(layout.pid_file),

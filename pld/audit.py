@@ -41,7 +41,9 @@ class AuditQuery:
 def run_audit(settings: WorkerSettings, query: AuditQuery) -> tuple[dict[str, Any], int]:
     """The audit record and the exit code (0 found (and reproduced), 1 replay mismatch, 2 not found)."""
     since = query.since or datetime.now(UTC) - DEFAULT_LOOKBACK
-    decisions = asyncio.run(find_decisions(settings, decision_key(query.request_id, query.tenant), since))
+    found = asyncio.run(find_decisions(settings, decision_key(query.request_id, query.tenant), since))
+    # the key finds the candidates; the fields decide (a consumer's dedupe should match on them too)
+    decisions = [d for d in found if (d.request_id, d.tenant) == (query.request_id, query.tenant)]
     if not decisions:
         return {"request_id": query.request_id, "found": False, "searched_since": since.isoformat()}, EXIT_NOT_FOUND
     decision = decisions[-1]
@@ -137,7 +139,7 @@ def _instruction(prompt: PromptVersion, instruction_id: str) -> dict[str, Any]:
     if instruction is None:
         return {"id": instruction_id, "missing": f"not an instruction of {prompt.version}"}
     return {"id": instruction.id, "text": instruction.text, "target_label": instruction.target_label,
-            "provenance": instruction.provenance.model_dump(mode="json")}  # fmt: skip
+            "category": instruction.category, "provenance": instruction.provenance.model_dump(mode="json")}  # fmt: skip
 
 
 def _decision(value: bytes) -> ModerationDecision | None:

@@ -17,7 +17,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ops.kafka import configured_kafka_port, ensure_kafka
-from ops.redis import configured_redis_port, ensure_redis, local_password
+from ops.prompt_keys import ensure_local_prompt_keys
+from ops.redis import WORKER_USER, configured_redis_port, ensure_redis, local_password
 from pld.traffic import Outputs, collect, produce, sample_messages
 from schemas import DeadLetter, ModerationDecision
 from stream.prompts import Pointer, PromptRegistry, default_prompt
@@ -49,8 +50,10 @@ def run_demo(settings: WorkerSettings, timeout_s: float) -> int:
             "redis_password": SecretStr(local_password()),
         }
     )
+    private_key, public_key = ensure_local_prompt_keys()  # the demo signs its policy as production would
+    settings = settings.model_copy(update={"prompt_private_key": private_key, "prompt_public_key": public_key})
     prompt = default_prompt()  # the demo shows the shipped policy, whatever an earlier run left in production
-    registry = PromptRegistry.from_settings(settings)
+    registry = PromptRegistry.from_settings(settings, publisher=True)
     if registry.deployment().production != prompt.version:
         registry.publish(prompt, Pointer.PRODUCTION, who="pld demo", why="the demo runs the shipped default policy")
     console.print(f"Kafka {settings.kafka_bootstrap}, Redis {settings.redis_url}, prompt {prompt.version}")
@@ -100,6 +103,7 @@ def _print_worker_death(console: Console, returncode: int, log_path: Path) -> No
 def _start_worker(settings: WorkerSettings, log_path: Path) -> "subprocess.Popen[bytes]":
     env = {**os.environ, **{f"PLD_{name.upper()}": str(value) for name, value in _worker_env(settings).items()}}
     env["PYTHONUNBUFFERED"] = "1"  # every line reaches the log even if the worker dies a native death
+    env["PLD_REDIS_USERNAME"] = WORKER_USER  # the read-only ACL user: a worker cannot steer the registry
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log_file:  # this run's log only, so its tail is about this run
         return subprocess.Popen(

@@ -48,7 +48,7 @@ def add_prompt_parser(commands: "argparse._SubParsersAction[argparse.ArgumentPar
 def run_prompt(args: argparse.Namespace) -> int:
     """Run one `pld prompt` subcommand."""
     settings = WorkerSettings()
-    registry = PromptRegistry.from_settings(settings)
+    registry = PromptRegistry.from_settings(settings, publisher=True)
     handlers: dict[str, Callable[[argparse.Namespace, PromptRegistry, WorkerSettings], object]] = {
         "publish": _publish,
         "list": lambda _a, r, _s: _list(r),

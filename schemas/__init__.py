@@ -3,6 +3,7 @@
 from schemas.dead_letters import DeadLetter, DeadLetterReason
 from schemas.decisions import ModelId, ModerationDecision, decision_key
 from schemas.prompts import (
+    Category,
     Exemplar,
     Instruction,
     InstructionProvenance,
@@ -15,6 +16,7 @@ from schemas.scoring import ScoringMode
 from schemas.shadow import ShadowDecision, ShadowDisagreement
 
 __all__ = [
+    "Category",
     "DeadLetter",
     "DeadLetterReason",
     "Exemplar",

@@ -33,6 +33,7 @@ class ModerationDecision(BaseModel):
     label: Label
     probabilities: dict[Label, Annotated[float, Field(ge=0.0, le=1.0)]]
     instruction_ids: list[str] = Field(default_factory=list)
+    category: Label | None = None  # the taxonomy category of the first cited rule (None: none cited, or no taxonomy)
     instruction_scores: dict[str, Annotated[float, Field(ge=0.0, le=1.0)]] = Field(default_factory=dict)
     scoring_mode: ScoringMode
     prompt_version: str
@@ -41,7 +42,10 @@ class ModerationDecision(BaseModel):
     latency_ms: Annotated[float, Field(ge=0.0)]
     model_ms: Annotated[float, Field(ge=0.0)]
     batch_size: Annotated[int, Field(ge=1)]
-    truncated: bool = False  # the text was longer than the token budget: its head and tail were read
+    truncated: bool = False  # the text was longer than the token budget: it was read in windows
+    windows: int = Field(default=1, ge=1)  # windows read; the decision is the one most likely not the default
+    window: int = Field(default=0, ge=0)  # which of them decided
+    normalized_chars: int = Field(default=0, ge=0)  # characters changed or removed before the student read it
     served_as: str | None = None  # production, canary, pinned (PLD_PROMPT_FILE) or default (empty registry)
     source_partition: int | None = None  # where the request was read, so an audit can replay it
     source_offset: int | None = None
@@ -60,8 +64,9 @@ class ModerationDecision(BaseModel):
 
     @property
     def key(self) -> str:
-        """The decision's Kafka key: `tenant:request_id`, or the request id alone without a tenant, so two
-        tenants' request ids never collide in a consumer's dedupe."""
+        """The decision's Kafka key: `tenant/request_id`, or the request id alone without a tenant. Neither ids
+        nor tenants may contain `/`, so the key is unambiguous: two tenants' request ids never collide in a
+        consumer's dedupe, and no request id can pass for another tenant's."""
         return decision_key(self.request_id, self.tenant)
 
     def check_against(self, prompt: PromptVersion) -> None:
@@ -75,6 +80,9 @@ class ModerationDecision(BaseModel):
             raise ValueError(f"decision cites instructions not in the prompt: {sorted(unknown)}")
 
 
+TENANT_SEPARATOR = "/"  # outside ID_PATTERN: never in a tenant or a request id
+
+
 def decision_key(request_id: str, tenant: str | None) -> str:
     """The Kafka key of the decision for `request_id` of `tenant`."""
-    return f"{tenant}:{request_id}" if tenant else request_id
+    return f"{tenant}{TENANT_SEPARATOR}{request_id}" if tenant else request_id

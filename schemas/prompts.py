@@ -8,7 +8,10 @@ An instruction may carry up to two exemplars (its own supporting examples, rende
 demonstrations); they are hashed with it. A version may carry `calibrations`: per-label decision
 biases that `pld eval` fitted on a dev split for one student model and scoring mode. They are part
 of the hashed content, so the version a report describes is exactly the version a worker serves.
-Empty lists are left out of the hash, so versions written before either existed keep their sha256.
+A version may carry a moderation taxonomy (`categories`, each mapped to an action label); each
+instruction then names its category, and a decision reports the category of the rule that decided it.
+Empty lists and unset options are left out of the hash, so versions written before they existed keep
+their sha256.
 """
 
 import hashlib
@@ -86,8 +89,21 @@ def instruction_id(text: str, target_label: str) -> str:
     return INSTRUCTION_ID_PREFIX + digest[:INSTRUCTION_ID_HEX_CHARS]
 
 
+class Category(BaseModel):
+    """One kind of harm in a moderation taxonomy (hate, threats, spam, ...) and the action it maps to.
+
+    The action is one of the version's labels; a deployment edits the mapping (e.g. profanity to `allow`
+    on a gaming forum) by publishing a version with other actions."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: Label
+    action: Label
+    description: Annotated[str, StringConstraints(min_length=1, max_length=MAX_INSTRUCTION_CHARS)]
+
+
 class Instruction(BaseModel):
-    """One human-readable rule: a condition on the message and the label it points to."""
+    """One human-readable rule: a condition on the message, the label it points to and its category."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -95,6 +111,7 @@ class Instruction(BaseModel):
     text: Annotated[str, StringConstraints(min_length=1, max_length=MAX_INSTRUCTION_CHARS)]
     target_label: Label
     provenance: InstructionProvenance
+    category: Label | None = None  # one of the version's categories, when it has a taxonomy
 
     @classmethod
     def from_text(cls, text: str, target_label: str, provenance: InstructionProvenance) -> Self:
@@ -139,12 +156,17 @@ class PromptVersion(BaseModel):
     calibrations: list[LabelCalibration] = Field(default_factory=list, max_length=MAX_LABELS)
     show_rules: bool = True  # False: the prompt shows only the rules' exemplars (an ablation, or a choice)
     scoring_mode: ScoringMode | None = None  # chosen on dev for the student; None: the worker's setting
+    categories: list[Category] = Field(default_factory=list, max_length=MAX_INSTRUCTIONS)  # the taxonomy
     sha256: Sha256
 
     @classmethod
     def create(cls, **content: Any) -> Self:
         """Build a version from its content, computing the canonical sha256."""
         return cls(**content, sha256=canonical_sha256(content))
+
+    def category_of(self, instruction_id: str) -> str | None:
+        """The category of one of this version's instructions (None without a taxonomy)."""
+        return next((ins.category for ins in self.instructions if ins.id == instruction_id), None)
 
     @property
     def label_names(self) -> list[str]:
@@ -200,10 +222,29 @@ class PromptVersion(BaseModel):
         if len(set(ids)) != len(ids):
             raise ValueError("instruction ids are not unique")
         self._check_calibrations(names)
+        self._check_categories(names)
         expected = canonical_sha256(self.model_dump(mode="json", exclude={"sha256"}))
         if self.sha256 != expected:
             raise ValueError(f"sha256 {self.sha256} does not match the content (expected {expected})")
         return self
+
+    def _check_categories(self, names: list[str]) -> None:
+        categories = {category.name: category for category in self.categories}
+        if len(categories) != len(self.categories):
+            raise ValueError("category names are not unique")
+        for category in self.categories:
+            if category.action not in names:
+                raise ValueError(f"category {category.name} maps to {category.action!r}, not one of {names}")
+        for instruction in self.instructions:
+            if instruction.category is None:
+                continue
+            if instruction.category not in categories:
+                raise ValueError(f"instruction {instruction.id} names category {instruction.category!r}, not defined")
+            if categories[instruction.category].action != instruction.target_label:
+                raise ValueError(
+                    f"instruction {instruction.id} targets {instruction.target_label!r}, but its category "
+                    f"{instruction.category} maps to {categories[instruction.category].action!r}"
+                )
 
     def _check_calibrations(self, names: list[str]) -> None:
         targets = [(c.model_sha256, c.scoring_mode) for c in self.calibrations]
@@ -223,9 +264,13 @@ def canonical_sha256(content: dict[str, Any]) -> str:
         del normalised["show_rules"]  # likewise for the default layout
     if normalised["scoring_mode"] is None:
         del normalised["scoring_mode"]  # and for versions that leave the scoring mode to the worker
+    if not normalised["categories"]:
+        del normalised["categories"]  # and for versions without a taxonomy
     for instruction in normalised["instructions"]:
         if not instruction["provenance"]["exemplars"]:
             del instruction["provenance"]["exemplars"]  # likewise for instructions without exemplars
+        if instruction["category"] is None:
+            del instruction["category"]  # and for instructions without a category
     canonical = json.dumps(normalised, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -243,3 +288,4 @@ class _PromptContent(BaseModel):
     calibrations: list[LabelCalibration] = Field(default_factory=list)
     show_rules: bool = True
     scoring_mode: ScoringMode | None = None
+    categories: list[Category] = Field(default_factory=list)

@@ -112,7 +112,8 @@ class BatchProcessor:
         now = datetime.now(UTC)
         for decision in outcome.decisions:
             served_as = decision.served_as or "-"
-            metrics.decisions.labels(decision.label, decision.prompt_version, served_as).inc()
+            category = decision.category or "-"
+            metrics.decisions.labels(decision.label, category, decision.prompt_version, served_as).inc()
             for instruction_id in decision.instruction_ids:
                 metrics.instruction_fires.labels(instruction_id, decision.prompt_version).inc()
         for request_time in self._created:
@@ -194,6 +195,7 @@ class BatchProcessor:
             label=result.label,
             probabilities=result.probabilities,
             instruction_ids=result.instruction_ids,
+            category=prompt.category_of(result.instruction_ids[0]) if result.instruction_ids else None,
             instruction_scores=result.instruction_scores,
             scoring_mode=student.mode,
             prompt_version=prompt.version,
@@ -203,6 +205,9 @@ class BatchProcessor:
             model_ms=timing.model_ms,
             batch_size=timing.batch_size,
             truncated=result.truncated,
+            windows=result.windows,
+            window=result.window,
+            normalized_chars=result.normalized_chars,
             served_as=role.value,
             source_partition=record.partition,
             source_offset=record.offset,

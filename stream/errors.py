@@ -7,7 +7,7 @@ StreamError
 ├── PromptError          a prompt version cannot be used with this model (e.g. labels share a first token)
 ├── InferenceError       llama.cpp failed while decoding a batch
 └── PromptStoreError     the prompt registry (Redis) is unreachable or holds an invalid version
-    └── PromptSignatureError   signing is on and a version is unsigned or its signature does not match
+    └── PromptSignatureError   a version or deployment is unsigned, its signature does not match, or no key
 """
 
 

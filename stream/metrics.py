@@ -40,7 +40,10 @@ class WorkerMetrics:
         r = self.registry
         self.requests = Counter("pld_requests", "Records consumed from the requests topic", registry=r)
         self.decisions = Counter(
-            "pld_decisions", "Decisions published", ["label", "prompt_version", "served_as"], registry=r
+            "pld_decisions",
+            "Decisions published",
+            ["label", "category", "prompt_version", "served_as"],
+            registry=r,
         )
         self.dead_letters = Counter("pld_dead_letters", "Dead letters published", ["reason"], registry=r)
         self.shadow_disagreements = Counter(

@@ -2,17 +2,18 @@
 
 Change notices arrive by Redis pub/sub; a poll of the deployment every `poll_s` is the safety net
 (pub/sub drops notices while disconnected; the listener resubscribes after a reconnect). On a new
-generation the watcher fetches and verifies the versions (sha256, and the signature when signing is
-on), builds a student for each new version in its own thread (restoring the prefix from the cache
-when it can), and stages the complete policy; the agent takes it between two batches. Anything that
-fails leaves the serving policy intact: a refused version is logged and counted, a build error too.
+generation (never one lower than it applied: a replayed old deployment is refused) the watcher fetches
+and verifies the deployment and its versions (sha256 and Ed25519 signatures), builds a student for each
+new version in its own thread (restoring the prefix from the cache when it can), and stages the complete
+policy; the agent takes it between two batches. Anything that fails leaves the serving policy intact: a
+refused version is logged, counted and shown as `degraded`, and never built again.
 
-The last good deployment and its versions are kept on disk, so a worker restarted while Redis is
-down still serves what it served before; with neither, it serves the shipped default policy.
+The last good deployment and its versions are kept on disk as stored (signatures included) and verified
+again on load, so a worker restarted while Redis is down still serves what it served before; with
+neither, it serves the shipped default policy.
 """
 
 import contextlib
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -34,9 +35,7 @@ from stream.errors import (
 from stream.health import Component, HealthFile, HealthStatus
 from stream.metrics import WorkerMetrics
 from stream.policy import Role, ServingPolicy
-from stream.prompts.files import parse_prompt
-from stream.prompts.keys import changes_channel
-from stream.prompts.registry import Deployment, PromptRegistry
+from stream.prompts.registry import Deployment, PromptRegistry, Snapshot
 from stream.student.protocol import StudentModel
 
 log = structlog.get_logger("stream.policy_watcher")
@@ -83,6 +82,7 @@ class PolicyWatcher:
         self.refused_versions = 0
         self._seen: Deployment | None = None  # the last deployment staged or refused: never tried twice
         self._refused_deployment: Deployment | None = None
+        self._applied_generation = 0  # the highest generation served: an older signed one is never applied again
         self.current = self._initial()
         self._metrics.set_prompts(_roles(self.current))
 
@@ -116,10 +116,20 @@ class PolicyWatcher:
             deployment = self._registry.deployment()
         except PromptStoreError as exc:
             self._metrics.registry_errors.inc()
+            log.error("prompt_registry_unusable", error=str(exc))  # noqa: TRY400 - the reason is the message
             self._health.set(HealthStatus.DEGRADED, f"prompt registry unusable, serving last good: {exc}", REGISTRY)
             return
         if deployment == self._seen or deployment.production is None:
             self._registry_ok()
+            return
+        if deployment.generation <= self._applied_generation:
+            self._refuse(
+                deployment,
+                PromptSignatureError(
+                    f"generation {deployment.generation} is not newer than "
+                    f"{self._applied_generation}: an old deployment replayed"
+                ),
+            )
             return
         try:
             versions = {name: self._registry.get(name) for name in deployment.versions()}
@@ -134,7 +144,8 @@ class PolicyWatcher:
             return
         self._stage(policy)
         self._seen = deployment
-        self._save_last_good(deployment, versions)
+        self._applied_generation = deployment.generation
+        self._save_last_good(deployment)
         self._registry_ok()
         log.info("policy_staged", generation=deployment.generation, **_versions(policy))
 
@@ -181,7 +192,8 @@ class PolicyWatcher:
                 versions = {name: self._registry.get(name) for name in deployment.versions()}
                 policy = self._policy(deployment, versions)
                 self._seen = deployment
-                self._save_last_good(deployment, versions)
+                self._applied_generation = deployment.generation
+                self._save_last_good(deployment)
                 return policy
         except (PromptStoreError, BuildRefusedError) as exc:
             log.warning("prompt_registry_unusable_at_start", error=str(exc))
@@ -190,6 +202,7 @@ class PolicyWatcher:
                 with contextlib.suppress(BuildRefusedError):
                     policy = self._policy(*saved)
                     self._seen = saved[0]
+                    self._applied_generation = saved[0].generation
                     self._health.set(HealthStatus.DEGRADED, f"serving last good from disk: {exc}", REGISTRY)
                     return policy
             self._health.set(HealthStatus.DEGRADED, f"serving the default policy: {exc}", REGISTRY)
@@ -227,7 +240,7 @@ class PolicyWatcher:
         while not self._stop.is_set():
             try:
                 pubsub = self._registry.client.pubsub()  # type: ignore[no-untyped-call]
-                pubsub.subscribe(changes_channel())
+                pubsub.subscribe(self._registry.keys.changes())
                 self._wake.set()  # (re)subscribed: look once, notices may have been missed meanwhile
                 while not self._stop.is_set():
                     if pubsub.get_message(ignore_subscribe_messages=True, timeout=LISTEN_TIMEOUT_S):
@@ -247,23 +260,24 @@ class PolicyWatcher:
         if self._seen is None or self._seen != self._refused_deployment:  # a refusal stays visible until replaced
             self._health.set(HealthStatus.OK, component=REGISTRY)
 
-    def _save_last_good(self, deployment: Deployment, versions: dict[str, PromptVersion]) -> None:
-        texts = {name: prompt.model_dump_json() for name, prompt in versions.items()}
-        record = {"deployment": deployment.model_dump(), "versions": texts}
-        with contextlib.suppress(OSError):  # the disk copy is a fallback; failing to write it is not fatal
+    def _save_last_good(self, deployment: Deployment) -> None:
+        """Keep the deployment and its versions as stored, signatures included, for a start without Redis."""
+        with contextlib.suppress(OSError, PromptStoreError):  # a fallback: failing to write it is not fatal
+            text = self._registry.snapshot(deployment).to_json()
             self._last_good_file.parent.mkdir(parents=True, exist_ok=True)
             staging = self._last_good_file.with_suffix(f".tmp-{time.monotonic_ns()}")
-            staging.write_text(json.dumps(record), encoding="utf-8")
+            staging.write_text(text, encoding="utf-8")
             staging.replace(self._last_good_file)
 
     def _load_last_good(self) -> tuple[Deployment, dict[str, PromptVersion]] | None:
+        """The saved deployment, verified exactly like one read from Redis (a tampered file is not served)."""
         try:
-            record = json.loads(self._last_good_file.read_text(encoding="utf-8"))
-            deployment = Deployment.model_validate(record["deployment"])
-            versions = {name: parse_prompt(text, name) for name, text in record["versions"].items()}
-        except (OSError, ValueError, KeyError, StreamError):
+            return self._registry.restore(Snapshot.from_json(self._last_good_file.read_text(encoding="utf-8")))
+        except OSError:
             return None
-        return deployment, versions
+        except PromptStoreError as exc:
+            log.error("last_good_refused", path=str(self._last_good_file), error=str(exc))  # noqa: TRY400
+            return None
 
 
 def _versions(policy: ServingPolicy) -> dict[str, object]:

@@ -2,6 +2,7 @@
 
 import os
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -9,11 +10,14 @@ from urllib.parse import urlsplit
 from pydantic import Field, PositiveFloat, PositiveInt, SecretStr
 
 from stream.kafka_security import KafkaSecurity, SaslMechanism, SecurityProtocol
+from stream.prompts.registry import Trust
+from stream.prompts.signing import PromptSigner, PromptVerifier
 from stream.student.settings import APP_NAME, ENV_PREFIX, StudentSettings
 
 __all__ = ["APP_NAME", "ENV_PREFIX", "HEALTH_DIR", "WorkerSettings"]
 HEALTH_DIR = "health"
 LOCAL_REDIS_PASSWORD_FILE = ("redis", "password")  # under the cache dir; written by `ops` when it starts Redis
+LOCAL_PROMPT_KEYS_DIR = ("prompt-keys",)  # under the cache dir; `ops` writes a key pair there for loopback use
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
@@ -26,6 +30,18 @@ def _local_redis_password(fields: dict[str, Any]) -> SecretStr | None:
         return SecretStr(path.read_text(encoding="utf-8").strip())
     except OSError:
         return None
+
+
+def _local_key(name: str) -> Callable[[dict[str, Any]], Path | None]:
+    """For a loopback Redis, the prompt key `ops` made for the servers it starts (if it made one)."""
+
+    def default(fields: dict[str, Any]) -> Path | None:
+        if urlsplit(fields["redis_url"]).hostname not in LOOPBACK_HOSTS:
+            return None
+        path = Path(fields["cache_dir"]).joinpath(*LOCAL_PROMPT_KEYS_DIR, name)
+        return path if path.exists() else None
+
+    return default
 
 
 def _default_worker_id() -> str:
@@ -48,6 +64,7 @@ class WorkerSettings(StudentSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"  # rediss:// for TLS
     # kept out of the URL, so it never shows in a log line; unset and on loopback: the one `ops` made
     redis_password: SecretStr | None = Field(default_factory=_local_redis_password)
+    redis_username: str | None = None  # a Redis ACL user; workers need only read and subscribe (ops: pld-worker)
     redis_ssl_ca_file: Path | None = None
     app_id: str = APP_NAME
     requests_topic: str = "moderation.requests"
@@ -59,7 +76,10 @@ class WorkerSettings(StudentSettings):
     batch_within_s: PositiveFloat = 0.5
     worker_id: str = Field(default_factory=_default_worker_id)
     prompt_file: Path | None = None  # pin this worker to one prompt version file, outside the registry
-    prompt_signing_key: SecretStr | None = None  # with it, versions without a valid HMAC are refused
+    # Ed25519 keys (PEM files): workers need only the public one; `pld prompt` signs with the private one
+    prompt_public_key: Path | None = Field(default_factory=_local_key("public.pem"))
+    prompt_private_key: Path | None = Field(default_factory=_local_key("private.pem"))
+    allow_unsigned_prompts: bool = False  # true accepts unsigned versions and deployments (experiments only)
     prompt_poll_s: PositiveFloat = 5.0  # the registry is polled this often, besides pub/sub notices
     redis_timeout_s: PositiveFloat = 2.0  # connect and read timeout of every Redis call
     max_message_bytes: PositiveInt = 64 * 1024
@@ -92,3 +112,18 @@ class WorkerSettings(StudentSettings):
     def resolved_health_file(self) -> Path:
         """Where this worker writes its health (`pld health` reads it)."""
         return self.health_file or self.cache_dir / HEALTH_DIR / f"{self.app_id}.{self.worker_id}.json"
+
+    @property
+    def trust(self) -> Trust:
+        """What a worker believes: the public key only (it never loads the private one, so it cannot sign).
+        A key file that is set but unreadable, empty or not Ed25519 is a PromptStoreError."""
+        verifier = PromptVerifier.from_file(self.prompt_public_key) if self.prompt_public_key else None
+        return Trust(None, verifier, self.allow_unsigned_prompts)
+
+    @property
+    def publisher_trust(self) -> Trust:
+        """What `pld prompt` signs with: the private key (it verifies with the key's own public half)."""
+        if self.prompt_private_key is None:
+            return self.trust  # reads still work; a write says which key is missing
+        signer = PromptSigner.from_file(self.prompt_private_key)
+        return Trust(signer, signer.verifier, self.allow_unsigned_prompts)

@@ -25,7 +25,10 @@ from pydantic import SecretStr
 from ops import kafka as ops_kafka
 from ops import redis as ops_redis
 from ops.blocking import run_coroutine
+from ops.prompt_keys import ensure_local_prompt_keys
 from stream.prompts import PromptRegistry
+from stream.prompts.registry import Trust
+from stream.prompts.signing import PromptSigner
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator, Sequence
@@ -194,6 +197,12 @@ def local_redis(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, password=ops_redis.local_password())
 
 
-def local_registry(url: str, signing_key: SecretStr | None = None) -> PromptRegistry:
-    """The prompt registry on a Redis server `ops` started on loopback."""
-    return PromptRegistry.from_url(url, signing_key, password=SecretStr(ops_redis.local_password()))
+def local_trust() -> Trust:
+    """A publisher's trust with the loopback key pair `ops` made (the one local workers verify with)."""
+    private, _public = ensure_local_prompt_keys()
+    return Trust.signing(PromptSigner.from_file(private))
+
+
+def local_registry(url: str, trust: Trust | None = None) -> PromptRegistry:
+    """The prompt registry on a Redis server `ops` started on loopback, signing with the loopback key."""
+    return PromptRegistry.from_url(url, trust or local_trust(), password=SecretStr(ops_redis.local_password()))

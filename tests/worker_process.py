@@ -8,6 +8,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ops.redis import WORKER_USER
+
 STOP_TIMEOUT_S = 60.0
 POLL_S = 0.2
 
@@ -25,7 +27,7 @@ class WorkerProcess:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "pld.cli", "worker"],
-                env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
+                env={**os.environ, "PYTHONUNBUFFERED": "1", "PLD_REDIS_USERNAME": WORKER_USER, **self.env},
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )

@@ -11,9 +11,8 @@ from stream.student.model_file import ModelFile
 from stream.student.prefix_cache import PrefixCache, PrefixKey, PrefixLoad
 from stream.student.prompt_format import CONTENT_FREE_TEXTS, chat_format_for, message_end, render_prefix
 from stream.student.protocol import Classification, DecodeStrategy
+from stream.student.reading import normalized, windows
 from stream.student.scoring import Scorer, build_scorer
-
-TRUNCATION_MARKER = " [...] "  # stands between the head and the tail of a message too long to read whole
 
 
 @dataclass(frozen=True)
@@ -38,7 +37,6 @@ class LlamaStudent:
             self._prefix_cache = None if settings.prefix_cache_dir is None else PrefixCache(settings.prefix_cache_dir)
             self._chat = chat_format_for(self._context.architecture)
             self._end_tokens = self._context.tokenize(message_end(self._chat), parse_special=True)
-            self._marker_tokens = self._context.tokenize(TRUNCATION_MARKER, parse_special=False)
             self._scorer = self._prepare(prompt)
         except BaseException:
             self._context.close()  # a version this worker cannot build must not leak its model and context
@@ -69,13 +67,29 @@ class LlamaStudent:
         self._scorer = self._prepare(prompt)
 
     def classify(self, texts: Sequence[str]) -> list[Classification]:
-        """One classification per text, in order; a text over the token budget is read as head + tail."""
-        fitted = [self._fit(text) for text in texts]
-        results = self._score([tokens + self._end_tokens for tokens, _cut in fitted])
-        return [
-            replace(self._scorer.classify(logits), truncated=cut)
-            for logits, (_tokens, cut) in zip(results, fitted, strict=True)
-        ]
+        """One classification per text, in order: each read normalised, a long one window by window, its most
+        severe window deciding (`stream.student.reading`)."""
+        readings = [normalized(text) for text in texts]
+        per_text = [self._windows(text) for text, _changed in readings]
+        results = iter(self._score([window + self._end_tokens for parts in per_text for window in parts]))
+        severity = {label: rank for rank, label in enumerate(self._scorer.prompt.label_names)}
+        decided = []
+        for parts, (_text, changed) in zip(per_text, readings, strict=True):
+            answers = [self._scorer.classify(next(results)) for _window in parts]
+            chosen = max(
+                range(len(answers)),
+                key=lambda n: (severity[answers[n].label], answers[n].probabilities[answers[n].label]),
+            )
+            decided.append(
+                replace(
+                    answers[chosen],
+                    truncated=len(parts) > 1,
+                    windows=len(parts),
+                    window=chosen,
+                    normalized_chars=changed,
+                )
+            )
+        return decided
 
     def decoded_token_count(self, text: str) -> int:
         """Tokens decoded after the prefix to classify `text` (its stem plus every branch)."""
@@ -85,16 +99,9 @@ class LlamaStudent:
         """The tokens `classify` decodes for `text` after the prefix, before its cues (its stem)."""
         return self._stem(text)
 
-    def _fit(self, text: str) -> tuple[list[int], bool]:
-        """The message's tokens within `max_message_tokens`: all of them, or its head and its tail around a
-        marker (abuse after a screen of filler is still read), and whether it was cut."""
-        tokens = self._context.tokenize(text, parse_special=False)
-        budget = self._settings.max_message_tokens
-        if len(tokens) <= budget:
-            return tokens, False
-        room = max(budget - len(self._marker_tokens), 2)
-        tail = room // 2
-        return tokens[: room - tail] + self._marker_tokens + tokens[len(tokens) - tail :], True
+    def _windows(self, text: str) -> list[list[int]]:
+        """The message's tokens as one window, or several when it exceeds `max_message_tokens`."""
+        return windows(self._context.tokenize(text, parse_special=False), self._settings.max_message_tokens)
 
     def _prepare(self, prompt: PromptVersion) -> Scorer:
         mode = prompt.scoring_mode or self._settings.mode
@@ -124,7 +131,8 @@ class LlamaStudent:
         return self._context.tokenize(text, parse_special=parse_special)
 
     def _stem(self, text: str) -> list[int]:
-        return self._fit(text)[0] + self._end_tokens
+        """The first window of the normalised text, then the turn markers: what one decode reads."""
+        return self._windows(normalized(text)[0])[0] + self._end_tokens
 
     def _chunks(self, stems: list[list[int]]) -> Iterator[list[list[int]]]:
         """Group stems so each group fits the free KV cells and the sequence slots (one stem when isolated)."""

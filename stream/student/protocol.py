@@ -23,7 +23,10 @@ class Classification:
     probabilities: dict[str, float]
     instruction_ids: list[str] = field(default_factory=list)
     instruction_scores: dict[str, float] = field(default_factory=dict)
-    truncated: bool = False  # the message was longer than the token budget: only its head and tail were read
+    truncated: bool = False  # the message was longer than the token budget: it was read in windows
+    windows: int = 1  # how many windows of the message were read
+    window: int = 0  # which window decided (the one most likely not the default label)
+    normalized_chars: int = 0  # characters NFKC changed or invisible ones removed before reading
 
 
 class StudentModel(Protocol):

@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from schemas import ScoringMode
 from stream.student.protocol import DecodeStrategy
 
+SECRETS_DIR_ENV = "PLD_SECRETS_DIR"
 ENV_PREFIX = "PLD_"
 APP_NAME = "pld-moderation"
 PREFIX_CACHE_DIR = "prefix-cache"
@@ -30,7 +31,11 @@ def _default_threads() -> int:
 class StudentSettings(BaseSettings):
     """The student's model, context and scoring; each field is also the env var `PLD_<NAME>`."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
+    # Secrets may also come from files named like the variables (`pld_redis_password`) in PLD_SECRETS_DIR
+    # (Docker secrets: /run/secrets), so no password is ever on a command line or in an environment dump.
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, frozen=True, extra="ignore", secrets_dir=os.environ.get(SECRETS_DIR_ENV) or None
+    )
 
     cache_dir: Path = Field(default_factory=_default_cache_dir)
     student: str = "gemma-270m"  # a catalogue name (stream/student/catalogue.py) or a GGUF path

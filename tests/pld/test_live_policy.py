@@ -12,13 +12,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
 
 from ops.redis import ensure_redis, stop_redis
 from pld.traffic import Outputs, collect, produce, sample_requests
 from schemas import ModerationDecision, PromptVersion, ShadowDisagreement
 from stream.prompts import Pointer, starter_prompt
-from stream.prompts.keys import prompt_version_key
+from stream.prompts.registry import Trust
 from tests.conftest import StudentSettingsFactory
 from tests.fixtures_services import KafkaTopics, TopicsFactory, local_redis, local_registry
 from tests.worker_process import WorkerProcess
@@ -29,7 +28,6 @@ SCRATCH_DB = 8
 PRIVATE_REDIS_PORT = 6391  # a Redis of this test's own, so stopping it disturbs nobody
 READY_TIMEOUT_S = 240.0
 STREAM_TIMEOUT_S = 900.0
-KEY = "a signing key for the live tests"
 
 
 def v1() -> PromptVersion:
@@ -147,28 +145,29 @@ def test_redis_down_mid_stream_loses_nothing_and_the_next_publish_is_followed(
     assert code == 0, worker.log()
 
 
-def test_with_signing_on_unsigned_and_tampered_versions_never_serve(
+def test_unsigned_deployments_and_tampered_versions_never_serve(
     kafka_topics: TopicsFactory, kafka_bootstrap: str, scratch_url: str, tmp_path: Path
 ) -> None:
-    """An unsigned publish and a tampered signature are refused (logged, counted); v1 keeps serving."""
-    signed = local_registry(scratch_url, SecretStr(KEY))
+    """A deployment written without the private key and a version whose signature was changed are refused
+    (logged, counted, health degraded); v1 keeps serving. The worker holds the public key only."""
+    signed = local_registry(scratch_url)
     signed.publish(v1(), Pointer.PRODUCTION, who="test", why="signed start")
     topics = kafka_topics("signing")
-    worker = start_worker(topics, kafka_bootstrap, scratch_url, tmp_path / "w.log", PLD_PROMPT_SIGNING_KEY=KEY)
+    worker = start_worker(topics, kafka_bootstrap, scratch_url, tmp_path / "w.log")
     try:
-        local_registry(scratch_url).publish(v2(), Pointer.PRODUCTION, who="mallory", why="unsigned")
-        worker.wait_for_log("prompt_version_refused", 30)
+        mallory = local_registry(scratch_url, Trust(allow_unsigned=True))
+        mallory.publish(v2(), Pointer.PRODUCTION, who="mallory", why="unsigned")
+        worker.wait_for_log("prompt_registry_unusable", 30)
         tampered = v2().variant("live-v3")
-        signed.put(tampered)
-        local_redis(scratch_url).hset(prompt_version_key("live-v3"), "signature", "0" * 64)
-        local_registry(scratch_url).move(Pointer.PRODUCTION, "live-v3", who="mallory", why="tampered")
-        worker.wait_for_log('"refused_total": 2', 30)
+        signed.publish(tampered, Pointer.PRODUCTION, who="test", why="signed, then tampered with")
+        local_redis(scratch_url).hset(signed.keys.version("live-v3"), "signature", "AAAA")
+        worker.wait_for_log('"refused_total": 1', 30)
         asyncio.run(produce(kafka_bootstrap, topics.requests, sample_requests(20, "signed")))
         outputs = read_until(kafka_bootstrap, topics, lambda o: len(o.decided_ids) >= 20, worker)
     finally:
         assert worker.stop() == 0, worker.log()
     assert {d.prompt_version for d in outputs.decisions} == {"live-v1"}
-    assert KEY not in worker.log()
+    assert "PRIVATE KEY" not in worker.log()
 
 
 def test_shadow_disagreements_equal_an_offline_comparison_and_audit_replays(

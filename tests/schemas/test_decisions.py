@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from schemas import DeadLetter, DeadLetterReason, ModelId, ModerationDecision
+from schemas import DeadLetter, DeadLetterReason, ModelId, ModerationDecision, ModerationRequest, decision_key
 from schemas.dead_letters import MAX_KEY_BYTES, MAX_ORIGINAL_BYTES
 from tests.schemas.test_prompts import make_prompt
 
@@ -98,3 +98,24 @@ def test_a_dead_letter_too_large_for_kafka_keeps_a_prefix_and_says_so() -> None:
     assert letter.original == original[:MAX_ORIGINAL_BYTES]
     assert (letter.original_size, letter.original_sha256) == (len(original), hashlib.sha256(original).hexdigest())
     assert len(letter.model_dump_json()) < KAFKA_DEFAULT_MAX_RECORD_BYTES
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (("b:c", "a"), ("c", "a:b")),
+        (("b:c", "a"), ("a:b:c", None)),
+        (("c", "a:b"), ("a:b:c", None)),
+    ],
+)
+def test_decision_keys_are_unambiguous(first: tuple[str, str | None], second: tuple[str, str | None]) -> None:
+    """Different (request id, tenant) pairs never share a key, whatever colons they hold."""
+    assert decision_key(*first) != decision_key(*second)
+
+
+def test_the_key_separator_is_refused_in_ids_and_tenants() -> None:
+    """`/` separates tenant and id in keys, so neither may contain it."""
+    with pytest.raises(ValidationError):
+        ModerationRequest(id="t/x", text="hi")
+    with pytest.raises(ValidationError):
+        ModerationRequest(id="x", text="hi", tenant="a/b")

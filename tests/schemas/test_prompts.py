@@ -3,7 +3,7 @@
 import pytest
 from pydantic import ValidationError
 
-from schemas import Instruction, InstructionProvenance, PromptVersion
+from schemas import Category, Instruction, InstructionProvenance, PromptVersion
 from schemas.prompts import LabelDefinition, instruction_id
 
 PROVENANCE = InstructionProvenance(source="hand_written", author="tests")
@@ -75,3 +75,22 @@ def test_label_names_must_be_identifiers() -> None:
     """Label names are lower-case identifiers; anything else is refused."""
     with pytest.raises(ValidationError):
         LabelDefinition(name="Not OK", description="x")
+
+
+def test_a_taxonomy_maps_categories_to_actions_and_rules_name_theirs() -> None:
+    """Categories map to labels; a rule names a defined category whose action is its target."""
+    base = make_prompt()
+    categories = [
+        Category(name="threat", action="block", description="Threats of violence."),
+        Category(name="profanity", action="allow", description="Swearing without a target (a gaming forum)."),
+    ]
+    rule = base.instructions[0]
+    tagged = rule.model_copy(update={"category": "threat" if rule.target_label == "block" else "profanity"})
+    ok = base.variant("taxonomy", categories=categories, instructions=[tagged])
+    assert ok.category_of(tagged.id) == tagged.category
+    assert ok.sha256 != base.variant("taxonomy").sha256
+    assert base.variant("same").sha256 == make_prompt(version="same").sha256  # no taxonomy: the hash is unchanged
+    with pytest.raises(ValidationError, match="not defined"):
+        base.variant("bad", categories=categories, instructions=[rule.model_copy(update={"category": "spam"})])
+    with pytest.raises(ValidationError, match="not one of"):
+        base.variant("bad", categories=[Category(name="spam", action="delete", description="x")])

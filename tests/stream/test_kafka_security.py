@@ -1,9 +1,13 @@
 """Kafka SASL/TLS settings reach every client, and secrets never show in a repr or a log line."""
 
+from pathlib import Path
+
 import faust
 import pytest
 from pydantic import SecretStr
 
+from ops.prompt_keys import ensure_local_prompt_keys
+from stream.errors import PromptStoreError
 from stream.kafka_security import KafkaSecurity, SaslMechanism, SecurityProtocol
 from stream.settings import WorkerSettings
 
@@ -49,10 +53,23 @@ def test_tls_gives_an_ssl_context_and_plaintext_gives_none() -> None:
     assert KafkaSecurity().client_options() == {"security_protocol": "PLAINTEXT"}
 
 
-def test_redis_and_signing_secrets_stay_secret(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The Redis password and the prompt signing key are SecretStr: masked wherever settings are shown."""
+def test_redis_and_signing_secrets_stay_secret(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The Redis password is a SecretStr and the signing key a file: neither shows wherever settings are shown."""
+    private, _public = ensure_local_prompt_keys(tmp_path / "keys")
     monkeypatch.setenv("PLD_REDIS_PASSWORD", "redis-pass-123")
-    monkeypatch.setenv("PLD_PROMPT_SIGNING_KEY", "signing-key-456")
-    shown = repr(WorkerSettings()) + WorkerSettings().model_dump_json()
+    monkeypatch.setenv("PLD_PROMPT_PRIVATE_KEY", str(private))
+    settings = WorkerSettings()
+    shown = repr(settings) + settings.model_dump_json() + repr(settings.publisher_trust)
     assert "redis-pass-123" not in shown
-    assert "signing-key-456" not in shown
+    assert "PRIVATE KEY" not in shown
+    assert settings.publisher_trust.signer is not None
+    assert settings.trust.signer is None  # a worker's trust never holds the private key
+
+
+def test_an_empty_or_foreign_key_file_is_a_start_up_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A public key that is set but empty (or not Ed25519) stops the worker with a clear error."""
+    empty = tmp_path / "empty.pem"
+    empty.write_text("", encoding="utf-8")
+    monkeypatch.setenv("PLD_PROMPT_PUBLIC_KEY", str(empty))
+    with pytest.raises(PromptStoreError, match="cannot read the prompt public key"):
+        _ = WorkerSettings().trust

@@ -14,13 +14,15 @@ from stream.errors import PromptError
 from stream.health import Component, HealthFile, HealthStatus
 from stream.policy_watcher import PolicyWatcher
 from stream.prompts import Pointer, PromptRegistry, starter_prompt
-from stream.prompts.keys import deployment_key, prompt_version_key
+from stream.prompts.keys import RegistryKeys
+from stream.prompts.registry import Trust
 from stream.student import FakeStudent
-from tests.fixtures_services import local_redis, local_registry
+from tests.fixtures_services import local_redis, local_registry, local_trust
 
 pytestmark = pytest.mark.integration
 SCRATCH_DB = 9
 MODEL = ModelId(file_name="fake.gguf", sha256="2" * 64)
+KEYS = RegistryKeys("pld-moderation")
 
 
 @pytest.fixture
@@ -53,8 +55,9 @@ class Builds:
 def watcher(registry: PromptRegistry, build: Builds, tmp_path: Path) -> tuple[PolicyWatcher, HealthFile]:
     health = HealthFile(tmp_path / "health.json", "w1")
     health.set(HealthStatus.OK, component=Component.WORKER)
+    as_worker = PromptRegistry(registry.client, Trust(verifier=local_trust().verifier))  # the public key only
     source = PolicyWatcher(
-        registry, build, last_good_file=tmp_path / "last-good.json", default=starter_prompt(), health=health, poll_s=60
+        as_worker, build, last_good_file=tmp_path / "last-good.json", default=starter_prompt(), health=health, poll_s=60
     )
     return source, health
 
@@ -66,7 +69,7 @@ def test_a_garbage_canary_share_degrades_health_and_keeps_serving(
     client, registry = scratch
     registry.publish(starter_prompt().variant("v1"), Pointer.PRODUCTION, who="test", why="start")
     source, health = watcher(registry, Builds(), tmp_path)
-    client.hset(deployment_key(), mapping={"canary": "v1", "canary_share": "lots", "generation": "99"})
+    client.hset(KEYS.deployment(), mapping={"canary": "v1", "canary_share": "lots", "generation": "99"})
     source.refresh()
     assert source.take().production.prompt.version == "v1"
     assert health.status is HealthStatus.DEGRADED
@@ -81,8 +84,8 @@ def test_a_version_that_is_not_utf8_is_refused_without_an_exception(
     registry.publish(starter_prompt().variant("v1"), Pointer.PRODUCTION, who="test", why="start")
     source, health = watcher(registry, Builds(), tmp_path)
     registry.put(starter_prompt().variant("v2"))
-    client.hset(prompt_version_key("v2"), "json", b"\xff\xfe not json")
-    client.hset(deployment_key(), mapping={"production": "v2", "generation": "7"})  # straight into Redis
+    client.hset(KEYS.version("v2"), "json", b"\xff\xfe not json")
+    client.hset(KEYS.deployment(), mapping={"production": "v2", "generation": "7"})  # straight into Redis
     source.refresh()
     assert source.take().production.prompt.version == "v1"
     assert health.status is HealthStatus.DEGRADED
@@ -93,7 +96,7 @@ def test_a_worker_starting_on_garbage_serves_the_default(
 ) -> None:
     """With nothing good on disk, a damaged deployment at start means the shipped default, not a crash."""
     client, registry = scratch
-    client.hset(deployment_key(), mapping={"production": "v1", "canary_share": "NaN%", "generation": "x"})
+    client.hset(KEYS.deployment(), mapping={"production": "v1", "canary_share": "NaN%", "generation": "x"})
     source, health = watcher(registry, Builds(), tmp_path)
     assert source.current.production.prompt.version == starter_prompt().version
     assert health.status is HealthStatus.DEGRADED
@@ -135,3 +138,35 @@ def test_a_staged_policy_replaced_before_it_serves_is_closed(
     assert (v1.closed, v2.closed, v3.closed) == (False, True, False)
     assert source.take().production is v3
     assert v1.closed
+
+
+def test_a_replayed_older_signed_deployment_is_refused(
+    scratch: tuple[redis.Redis, PromptRegistry], tmp_path: Path
+) -> None:
+    """Writing back yesterday's validly signed deployment does not move a worker back to it."""
+    client, registry = scratch
+    registry.publish(starter_prompt().variant("v1"), Pointer.PRODUCTION, who="test", why="start")
+    yesterday: dict[str | bytes, str | bytes] = dict(client.hgetall(KEYS.deployment()))
+    source, health = watcher(registry, Builds(), tmp_path)
+    registry.publish(starter_prompt().variant("v2"), Pointer.PRODUCTION, who="test", why="today")
+    source.refresh()
+    assert source.take().production.prompt.version == "v2"
+    client.delete(KEYS.deployment())
+    client.hset(KEYS.deployment(), mapping=yesterday)  # type: ignore[arg-type]
+    source.refresh()
+    assert source.take().production.prompt.version == "v2"
+    assert health.status is HealthStatus.DEGRADED
+    assert "replayed" in health.reason
+
+
+def test_a_tampered_last_good_file_is_not_served(scratch: tuple[redis.Redis, PromptRegistry], tmp_path: Path) -> None:
+    """The policy kept on disk is verified on load like one from Redis: edited, it is refused."""
+    client, registry = scratch
+    registry.publish(starter_prompt().variant("v1"), Pointer.PRODUCTION, who="test", why="start")
+    watcher(registry, Builds(), tmp_path)
+    saved = tmp_path / "last-good.json"
+    saved.write_text(saved.read_text(encoding="utf-8").replace("v1", "v1-evil"), encoding="utf-8")
+    client.hset(KEYS.deployment(), mapping={"canary_share": "garbage"})
+    source, health = watcher(registry, Builds(), tmp_path)
+    assert source.current.production.prompt.version == starter_prompt().version
+    assert health.status is HealthStatus.DEGRADED

@@ -141,16 +141,32 @@ def test_joint_decoding_stays_within_its_bound(student_settings: StudentSettings
     assert np.abs(alone - together).max() <= JOINT_PROB_DIFF_BOUND
 
 
-def test_a_long_message_is_read_head_and_tail(student_settings: StudentSettingsFactory) -> None:
-    """Past the token budget, the message's end is still read (abuse after filler) and the cut is flagged."""
+def test_a_long_message_is_read_in_windows(student_settings: StudentSettingsFactory) -> None:
+    """Past the token budget every window is read, the middle too (abuse between screens of filler), and the
+    decision says how many windows there were and which decided."""
     student = build_student(student_settings(n_ctx=4096, max_message_tokens=64), starter_prompt())
-    filler = "The weather this week stays mild, with light wind and a few clouds in the afternoon. " * 30
+    filler = "The weather this week stays mild, with light wind and a few clouds in the afternoon. " * 15
     try:
-        benign, abusive = student.classify([filler + "Have a lovely day!", filler + "I will find you and kill you."])
+        benign, abusive = student.classify(
+            [filler + "Have a lovely day! " + filler, filler + "I will find you and kill you. " + filler]
+        )
         [short] = student.classify(["Have a lovely day!"])
     finally:
         student.close()
     assert benign.truncated
     assert abusive.truncated
-    assert not short.truncated
-    assert benign.probabilities != abusive.probabilities  # the differing tails were read
+    assert benign.windows == abusive.windows > 2
+    assert (short.truncated, short.windows) == (False, 1)
+    labels = starter_prompt().label_names  # least severe first
+    assert labels.index(abusive.label) >= labels.index(benign.label)  # the most severe window decides
+
+
+def test_invisible_characters_are_removed_before_the_student_reads(student_settings: StudentSettingsFactory) -> None:
+    """ "k\u200bill" is read as "kill" (same decision, bit for bit), and the change is counted."""
+    student = build_student(student_settings(), starter_prompt())
+    try:
+        hidden, plain = student.classify(["I will k\u200bill you", "I will kill you"])
+    finally:
+        student.close()
+    assert (hidden.label, hidden.probabilities) == (plain.label, plain.probabilities)
+    assert (hidden.normalized_chars, plain.normalized_chars) == (1, 0)
