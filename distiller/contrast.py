@@ -96,7 +96,7 @@ _REFUSAL = re.compile(
     re.IGNORECASE,
 )
 _LABEL_PREFIX = re.compile(
-    r"^\s*(?:\*\*)?(?:rewritten message|message|spam message|example(?: \d+)?)\s*:\s*(?:\*\*)?\s*", re.I
+    r"^\s*(?:\*\*)?(?:rewritten message|rewrite|message|spam message|example(?: \d+)?)\s*:\s*(?:\*\*)?\s*", re.I
 )
 
 log = structlog.get_logger(__name__)

@@ -11,9 +11,18 @@ from tqdm import tqdm  # type: ignore[import-untyped]
 
 from distiller.assembly import baseline_prompt
 from distiller.datasets import load_dataset, sample
-from distiller.evaluation import EvalSplits, FittedSystem, ablation, reference_systems, run_student_system
+from distiller.evaluation import (
+    EvalSplits,
+    FittedSystem,
+    ablation,
+    demo_decisions,
+    reference_systems,
+    run_student_system,
+)
 from distiller.examples import Dataset, Example, Split
 from distiller.metrics import evaluate
+from distiller.moderation_contrast import source_function
+from distiller.moderation_gate import demo_gate, gate_sections, hold_by_source
 from distiller.pipeline import DistillSettings, TeacherKind, make_teacher
 from distiller.rationales import CollectionStats, SampleSpec, sample_rationale
 from distiller.report import AblationRow, SystemResult, summary_json, write_report
@@ -68,6 +77,9 @@ def run_eval(settings: EvalSettings) -> dict[str, Any]:
     )
     pld = run_student_system(PLD, settings.student, pld_prompt, splits)
     _write_served(settings.out_dir, pld, splits)
+    sources = hold_by_source(splits.test, pld.decisions, source_function(dataset))
+    gate = demo_gate(demo_decisions(settings.student, pld.prompt), pld.prompt.category_of)
+    baseline_gate = demo_gate(demo_decisions(settings.student, baseline.prompt), baseline.prompt.category_of)
     systems = [baseline.result, pld.result]
     notes = [
         f"student: {settings.student_name}; scoring mode {settings.student.scoring_mode}; "
@@ -91,9 +103,17 @@ def run_eval(settings: EvalSettings) -> dict[str, Any]:
     summary = summary_json(systems, BASELINE, PLD, TEACHER if settings.teacher else None, len(splits.test))
     summary |= parts
     overview = _overview(settings, dataset, splits, pld.prompt)
+    notes.append(f"demo gate of the baseline (same student): {baseline_gate.counts()}")
     write_report(
-        settings.out_dir, f"PLD evaluation: {dataset.name}, {settings.student_name}", overview, systems, rows, notes
+        settings.out_dir,
+        f"PLD evaluation: {dataset.name}, {settings.student_name}",
+        overview,
+        systems,
+        rows,
+        notes,
+        sections=gate_sections(sources, gate),
     )
+    summary |= {"demo": gate.counts(), "demo_baseline": baseline_gate.counts(), "sources": sources}
     summary |= {
         "student": settings.student_name,
         "dataset": dataset.name,

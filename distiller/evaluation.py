@@ -16,6 +16,7 @@ from tqdm import tqdm  # type: ignore[import-untyped]
 from distiller.calibration import fit_calibration
 from distiller.examples import Dataset, Example
 from distiller.metrics import evaluate, majority_baseline, random_baseline
+from distiller.moderation_gate import demo_messages
 from distiller.report import AblationRow, SystemResult
 from schemas import PromptVersion
 from stream.student.factory import build_student
@@ -74,6 +75,15 @@ def run_student_system(name: str, settings: StudentSettings, prompt: PromptVersi
     table = [decision.probabilities for decision in decisions]
     metrics = evaluate(gold, [decision.label for decision in decisions], labels, scores=table)
     return FittedSystem(SystemResult(name, metrics, latency_ms, note), served, decisions)
+
+
+def demo_decisions(settings: StudentSettings, prompt: PromptVersion) -> list[Classification]:
+    """The served student's decisions on the demo's messages (the demo gate), with `prompt` as it is."""
+    student = build_student(settings, prompt)
+    try:
+        return student.classify([message["text"] for message in demo_messages()])
+    finally:
+        student.close()
 
 
 def _calibrated(

@@ -191,6 +191,14 @@ def _average_ranks(values: FloatArray) -> FloatArray:
     return (last_rank - (counts - 1) / 2)[inverse]
 
 
+def binary_auc(positive: list[bool], scores: list[float]) -> float | None:
+    """ROC AUC of `scores` separating the `positive` items from the rest; None unless both are present."""
+    flags = np.array(positive, dtype=bool)
+    if flags.all() or not flags.any():
+        return None
+    return _binary_auc(flags, np.array(scores, dtype=np.float64))
+
+
 def _binary_auc(positive: npt.NDArray[np.bool_], scores: FloatArray) -> float:
     """ROC AUC of `scores` separating `positive` items from the rest (both must be non-empty)."""
     n_pos = int(positive.sum())

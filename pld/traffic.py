@@ -5,23 +5,21 @@ import json
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from importlib.resources import files
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import ValidationError
 
+from distiller.moderation_gate import demo_messages
 from schemas import DeadLetter, ModerationDecision
 
-SAMPLES_FILE = "messages.jsonl"
 POLL_TIMEOUT_MS = 500
 MAX_REQUEST_BYTES = 1_048_576
 
 
 def sample_messages() -> list[dict[str, Any]]:
-    """The packaged sample traffic: benign, abusive, spam-like and borderline messages."""
-    text = files("pld.samples").joinpath(SAMPLES_FILE).read_text(encoding="utf-8")
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+    """The packaged sample traffic: benign, abusive, spam-like and borderline messages (the demo gate's)."""
+    return demo_messages()
 
 
 def sample_texts(count: int) -> list[str]:
