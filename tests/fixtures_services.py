@@ -29,6 +29,7 @@ from ops.prompt_keys import ensure_local_prompt_keys
 from stream.prompts import PromptRegistry
 from stream.prompts.registry import Trust
 from stream.prompts.signing import PromptSigner
+from stream.settings import APP_NAME
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator, Sequence
@@ -203,6 +204,8 @@ def local_trust() -> Trust:
     return Trust.signing(PromptSigner.from_file(private))
 
 
-def local_registry(url: str, trust: Trust | None = None) -> PromptRegistry:
-    """The prompt registry on a Redis server `ops` started on loopback, signing with the loopback key."""
-    return PromptRegistry.from_url(url, trust or local_trust(), password=SecretStr(ops_redis.local_password()))
+def local_registry(url: str, trust: Trust | None = None, namespace: str = APP_NAME) -> PromptRegistry:
+    """The prompt registry of deployment `namespace` (a worker's `PLD_APP_ID`) on a Redis server `ops`
+    started on loopback, signing with the loopback key."""
+    password = SecretStr(ops_redis.local_password())
+    return PromptRegistry.from_url(url, trust or local_trust(), namespace=namespace, password=password)

@@ -49,7 +49,9 @@ def run_reload_bench(settings: WorkerSettings) -> dict[str, Any]:
     v1, v2 = _versions(run)
     figures = {"cache_build_s": _cache_build_s(settings, v2)}
     build_student(settings, v2).close()  # v2's prefix is now in the cache the worker restores from
-    local = settings.model_copy(update={"redis_url": redis_url, "redis_password": SecretStr(local_password())})
+    local = settings.model_copy(
+        update={"redis_url": redis_url, "redis_password": SecretStr(local_password()), "app_id": f"bench-reload-{run}"}
+    )  # the worker's consumer group is its registry namespace too
     registry = PromptRegistry.from_settings(local, publisher=True)
     registry.publish(v1, Pointer.PRODUCTION, who="pld bench reload", why="start")
     worker = start_bench_worker(settings, kafka, redis_url, topics, f"bench-reload-{run}", PLD_PROMPT_POLL_S="1")

@@ -47,9 +47,16 @@ def scratch_url(redis_url: str) -> Iterator[str]:
     local_redis(url).flushdb()
 
 
-def start_worker(topics: KafkaTopics, bootstrap: str, redis_url: str, log: Path, **extra: str) -> WorkerProcess:
+def new_app_id() -> str:
+    """A consumer group, and so a registry namespace, of the test's own."""
+    return f"live-{uuid.uuid4().hex[:8]}"
+
+
+def start_worker(
+    topics: KafkaTopics, bootstrap: str, redis_url: str, log: Path, app_id: str, **extra: str
+) -> WorkerProcess:
     env = {
-        **topics.worker_env(bootstrap, redis_url, f"live-{uuid.uuid4().hex[:8]}"),
+        **topics.worker_env(bootstrap, redis_url, app_id),
         "PLD_SHADOW_TOPIC": f"{topics.dlq}.shadow",
         "PLD_PROMPT_POLL_S": "1",
         "PLD_MAX_BATCH": "8",
@@ -94,11 +101,12 @@ def test_publish_and_rollback_mid_stream_switch_once_per_partition(
     kafka_topics: TopicsFactory, kafka_bootstrap: str, scratch_url: str, tmp_path: Path
 ) -> None:
     """1,000 requests; v2 published, then rolled back, mid-stream: all decided, each partition goes v1 -> v2 -> v1."""
-    registry = local_registry(scratch_url)
+    app_id = new_app_id()
+    registry = local_registry(scratch_url, namespace=app_id)
     registry.publish(v1(), Pointer.PRODUCTION, who="test", why="start")
     topics = kafka_topics("live", partitions=2)
     asyncio.run(produce(kafka_bootstrap, topics.requests, sample_requests(1000, "live")))
-    worker = start_worker(topics, kafka_bootstrap, scratch_url, tmp_path / "w.log", PLD_TOPIC_PARTITIONS="2")
+    worker = start_worker(topics, kafka_bootstrap, scratch_url, tmp_path / "w.log", app_id, PLD_TOPIC_PARTITIONS="2")
     try:
         read_until(kafka_bootstrap, topics, lambda o: len(o.decided_ids) >= 300, worker)
         registry.publish(v2(), Pointer.PRODUCTION, who="test", why="mid-stream publish")
@@ -121,10 +129,11 @@ def test_redis_down_mid_stream_loses_nothing_and_the_next_publish_is_followed(
     """With the registry's Redis stopped the worker keeps deciding; after a restart it follows a new publish."""
     url = ensure_redis(PRIVATE_REDIS_PORT)
     local_redis(url).flushdb()
-    registry = local_registry(url)
+    app_id = new_app_id()
+    registry = local_registry(url, namespace=app_id)
     registry.publish(v1(), Pointer.PRODUCTION, who="test", why="start")
     topics = kafka_topics("outage")
-    worker = start_worker(topics, kafka_bootstrap, url, tmp_path / "w.log")
+    worker = start_worker(topics, kafka_bootstrap, url, tmp_path / "w.log", app_id)
     try:
         asyncio.run(produce(kafka_bootstrap, topics.requests, sample_requests(40, "before")))
         read_until(kafka_bootstrap, topics, lambda o: len(o.decided_ids) >= 10, worker)
@@ -150,12 +159,13 @@ def test_unsigned_deployments_and_tampered_versions_never_serve(
 ) -> None:
     """A deployment written without the private key and a version whose signature was changed are refused
     (logged, counted, health degraded); v1 keeps serving. The worker holds the public key only."""
-    signed = local_registry(scratch_url)
+    app_id = new_app_id()
+    signed = local_registry(scratch_url, namespace=app_id)
     signed.publish(v1(), Pointer.PRODUCTION, who="test", why="signed start")
     topics = kafka_topics("signing")
-    worker = start_worker(topics, kafka_bootstrap, scratch_url, tmp_path / "w.log")
+    worker = start_worker(topics, kafka_bootstrap, scratch_url, tmp_path / "w.log", app_id)
     try:
-        mallory = local_registry(scratch_url, Trust(allow_unsigned=True))
+        mallory = local_registry(scratch_url, Trust(allow_unsigned=True), app_id)
         mallory.publish(v2(), Pointer.PRODUCTION, who="mallory", why="unsigned")
         worker.wait_for_log("prompt_registry_unusable", 30)
         tampered = v2().variant("live-v3")
@@ -179,14 +189,15 @@ def test_shadow_disagreements_equal_an_offline_comparison_and_audit_replays(
 ) -> None:
     """The shadow topic holds exactly the requests on which v2 answers otherwise than v1 offline; an audited
     decision replays bit for bit."""
-    registry = local_registry(scratch_url)
+    app_id = new_app_id()
+    registry = local_registry(scratch_url, namespace=app_id)
     registry.publish(v1(), Pointer.PRODUCTION, who="test", why="start")
     registry.publish(v2(), Pointer.SHADOW, who="test", why="compare")
     topics = kafka_topics("shadow")
     shadow_topic = f"{topics.dlq}.shadow"
     messages = sample_requests(40, "sh")
     asyncio.run(produce(kafka_bootstrap, topics.requests, messages))
-    worker = start_worker(topics, kafka_bootstrap, scratch_url, tmp_path / "w.log")
+    worker = start_worker(topics, kafka_bootstrap, scratch_url, tmp_path / "w.log", app_id)
     try:
         read_until(kafka_bootstrap, topics, lambda o: len(o.decided_ids) >= 40, worker)
         time.sleep(2)
@@ -196,7 +207,7 @@ def test_shadow_disagreements_equal_an_offline_comparison_and_audit_replays(
     offline = offline_disagreements(student_settings, messages)
     assert online == offline
 
-    env = {"PLD_KAFKA_BOOTSTRAP": kafka_bootstrap, "PLD_REDIS_URL": scratch_url,
+    env = {"PLD_KAFKA_BOOTSTRAP": kafka_bootstrap, "PLD_REDIS_URL": scratch_url, "PLD_APP_ID": app_id,
            "PLD_REQUESTS_TOPIC": topics.requests, "PLD_DECISIONS_TOPIC": topics.decisions}  # fmt: skip
     done = subprocess.run(
         [sys.executable, "-m", "pld.cli", "audit", "sh-3", "--replay"],
