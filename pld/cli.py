@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pld.distill_parsers import add_contrast_parser, add_distill_parser, add_eval_parser
+from pld.distill_parsers import STUDENTS, add_contrast_parser, add_distill_parser, add_eval_parser
 from pld.prompt_commands import add_prompt_parser
 from schemas import DeadLetterReason
 from stream.errors import SelfTestError
@@ -26,7 +26,10 @@ def _worker(_args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from pld.demo import run_demo  # noqa: PLC0415 - lazy, like the worker
 
-    return run_demo(WorkerSettings(), timeout_s=args.timeout)
+    settings = WorkerSettings()
+    if args.student is not None:
+        settings = settings.model_copy(update={"student": args.student, "model_path": None, "model_sha256": None})
+    return run_demo(settings, timeout_s=args.timeout)
 
 
 def _services(args: argparse.Namespace) -> int:
@@ -107,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("worker", help="consume moderation requests and publish decisions (settings: PLD_* env)")
     demo = commands.add_parser("demo", help="start Kafka and Redis, run a worker on sample traffic, print decisions")
     demo.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for all decisions")
+    demo.add_argument("--student", choices=list(STUDENTS), help="the student to run (default: PLD_STUDENT, qwen-1.5b)")
     services = commands.add_parser("services", help="start, stop or check the local Kafka and Redis")
     services.add_argument("action", choices=["start", "stop", "status"])
     add_distill_parser(commands)
