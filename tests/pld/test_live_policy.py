@@ -19,7 +19,7 @@ from schemas import ModerationDecision, PromptVersion, ShadowDisagreement
 from stream.prompts import Pointer, starter_prompt
 from stream.prompts.registry import Trust
 from tests.conftest import StudentSettingsFactory
-from tests.fixtures_services import KafkaTopics, TopicsFactory, local_redis, local_registry
+from tests.fixtures_services import KafkaTopics, TopicsFactory, local_redis, local_registry, local_trust
 from tests.worker_process import WorkerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.model]
@@ -168,9 +168,11 @@ def test_unsigned_deployments_and_tampered_versions_never_serve(
         mallory = local_registry(scratch_url, Trust(allow_unsigned=True), app_id)
         mallory.publish(v2(), Pointer.PRODUCTION, who="mallory", why="unsigned")
         worker.wait_for_log("prompt_registry_unusable", 30)
-        tampered = v2().variant("live-v3")
-        signed.publish(tampered, Pointer.PRODUCTION, who="test", why="signed, then tampered with")
+        signed.put(v2().variant("live-v3"))
         local_redis(scratch_url).hset(signed.keys.version("live-v3"), "signature", "AAAA")
+        # A publisher would refuse to point at it (move verifies); one that skips the check signs the move:
+        careless = local_registry(scratch_url, Trust(signer=local_trust().signer, allow_unsigned=True), app_id)
+        careless.move(Pointer.PRODUCTION, "live-v3", who="test", why="a signed move to a tampered version")
         worker.wait_for_log('"refused_total": 1', 30)
         asyncio.run(produce(kafka_bootstrap, topics.requests, sample_requests(20, "signed")))
         outputs = read_until(kafka_bootstrap, topics, lambda o: len(o.decided_ids) >= 20, worker)
