@@ -118,6 +118,8 @@ class Outputs:
         await asyncio.wait_for(self._send_all(outcome), timeout_s)
 
     async def _send_all(self, outcome: BatchOutcome) -> None:
+        """Decisions and dead letters must be acknowledged; the shadow's comparisons are sent after them and
+        a failure there costs only the comparison (logged), never the batch."""
         pending: list[Awaitable[Any]] = []
         for decision in outcome.decisions:
             value = decision.model_dump_json().encode()
@@ -125,10 +127,15 @@ class Outputs:
         for letter in outcome.dead_letters:
             key = f"{letter.topic}:{letter.partition}:{letter.offset}".encode()
             pending.append(await self._dlq.send(key=key, value=letter.model_dump_json().encode()))
-        for disagreement in outcome.shadow_disagreements:
-            key = disagreement.served.key.encode()
-            pending.append(await self._shadow.send(key=key, value=disagreement.model_dump_json().encode()))
         await asyncio.gather(*pending)
+        try:
+            shadow = [
+                await self._shadow.send(key=item.served.key.encode(), value=item.model_dump_json().encode())
+                for item in outcome.shadow_disagreements
+            ]
+            await asyncio.gather(*shadow)
+        except Exception as exc:
+            log.warning("shadow_publish_failed", error=repr(exc), disagreements=len(outcome.shadow_disagreements))
 
 
 @dataclass(frozen=True)
@@ -171,9 +178,10 @@ class BatchHandler:
 
     async def _until_published(self, records: list[IncomingRecord], policy: ServingPolicy) -> None:
         attempt = 0
+        trip_breaker = True
         while True:
             try:
-                outcome = await self._processor.process(records, policy)
+                outcome = await self._processor.process(records, policy, trip_breaker=trip_breaker)
                 publish_started = time.perf_counter()
                 await self._outputs.publish(outcome, self._limits.publish_timeout_s)
                 self._metrics.stage_seconds.labels(stage="publish").observe(time.perf_counter() - publish_started)
@@ -184,6 +192,9 @@ class BatchHandler:
                 )
                 self._health.set(HealthStatus.UNHEALTHY, f"circuit breaker open: {exc}")
                 await asyncio.sleep(self._limits.cooldown_s)
+                trip_breaker = not await self._processor.model_answers(policy)
+                if not trip_breaker:  # the model works: these messages fail on their own, so they are letters
+                    log.warning("breaker_probe_passed", held_records=len(records), action="dead-letter the batch")
                 continue
             except Exception as exc:  # any failure retries the whole batch; nothing is skipped
                 attempt += 1

@@ -30,7 +30,7 @@ from schemas import (
 from stream.breaker import CircuitBreaker
 from stream.errors import InferenceError
 from stream.metrics import WorkerMetrics
-from stream.policy import Role, ServingPolicy
+from stream.policy import Role, ServingPolicy, in_canary
 from stream.records import IncomingRecord, RejectedMessage, dead_letter, parse_request
 from stream.student.protocol import Classification, StudentModel
 
@@ -40,6 +40,26 @@ log = structlog.get_logger("stream.batch")
 MS_PER_S = 1000.0
 DEFAULT_BREAKER_THRESHOLD = 20
 DEFAULT_MODEL_TIMEOUT_S = 60.0
+PROBE_TEXT = "Hello, how is everyone doing today?"  # fits any context a prompt fits, decodes on any working model
+
+
+@dataclass(frozen=True)
+class ShadowLimits:
+    """How much of production's time the shadow may take: a sample of the requests, a budget per batch."""
+
+    sample_percent: float = 100.0  # of decided requests (by request-id hash, so a retried batch samples alike)
+    budget_s: float = 10.0  # past this the batch's comparison is skipped and counted
+
+
+@dataclass(frozen=True)
+class Decider:
+    """Who decides a group of requests: the student, its role, production when a canary fails, and whether
+    failures count towards the breaker."""
+
+    student: StudentModel
+    role: Role
+    fallback: StudentModel | None = None
+    trip_breaker: bool = True
 
 
 @dataclass(frozen=True)
@@ -72,17 +92,22 @@ class BatchProcessor:
         metrics: WorkerMetrics | None = None,
         *,
         model_timeout_s: float = DEFAULT_MODEL_TIMEOUT_S,
+        shadow: "ShadowLimits | None" = None,
     ) -> None:
         self._executor = executor
         self._model_timeout_s = model_timeout_s
+        self._shadow_limits = shadow or ShadowLimits()
         self._metrics = metrics or WorkerMetrics()
         self._worker_id = worker_id
         self._max_message_bytes = max_message_bytes
         self.breaker = breaker or CircuitBreaker(DEFAULT_BREAKER_THRESHOLD)
         self._created: list[datetime] = []  # the batch's requests' created_at, for the end-to-end latency
 
-    async def process(self, records: list[IncomingRecord], policy: ServingPolicy) -> BatchOutcome:
-        """Decisions and dead letters for `records` under `policy`; the model runs on the executor."""
+    async def process(
+        self, records: list[IncomingRecord], policy: ServingPolicy, *, trip_breaker: bool = True
+    ) -> BatchOutcome:
+        """Decisions and dead letters for `records` under `policy`; the model runs on the executor. With
+        `trip_breaker` off (the model was just shown to work), failing messages are dead-lettered only."""
         started = time.perf_counter()
         outcome = BatchOutcome()
         requests: Pending = []
@@ -98,9 +123,11 @@ class BatchProcessor:
             groups.setdefault(id(student), (student, role, []))[2].append((record, request))
         self._metrics.stage_seconds.labels(stage="decode").observe(time.perf_counter() - started)
         for student, role, group in groups.values():
-            await self._decide(student, role, group, started, outcome)
+            fallback = policy.production if role is Role.CANARY else None
+            await self._decide(Decider(student, role, fallback, trip_breaker), group, started, outcome)
         if policy.shadow is not None and outcome.decisions:
-            await self._shadow(policy.shadow, outcome, {request.id: request.text for _record, request in requests})
+            texts = {request.id: request.text for _record, request in requests}
+            await self._shadow(policy.shadow, outcome, texts)
         self._log_batch(records, outcome, started, policy)
         return outcome
 
@@ -130,18 +157,31 @@ class BatchProcessor:
         except Exception as exc:  # the decoder is meant to be total; if it is not, the record still gets a letter
             raise RejectedMessage(DeadLetterReason.INVALID_SCHEMA, f"{type(exc).__name__}: {exc}") from exc
 
-    async def _decide(
-        self, student: StudentModel, role: Role, requests: Pending, started: float, outcome: BatchOutcome
-    ) -> None:
+    async def model_answers(self, policy: ServingPolicy) -> bool:
+        """Whether production decides a known-good message now (the breaker's probe at each cool-down)."""
+        [answer] = await self._classify(policy.production, [PROBE_TEXT])
+        if isinstance(answer, Exception):
+            return False
+        self.breaker.record_success()  # the model works: count failures afresh
+        return True
+
+    async def _decide(self, decider: "Decider", requests: Pending, started: float, outcome: BatchOutcome) -> None:
         texts = [request.text for _record, request in requests]
         model_started = time.perf_counter()
-        results = await self._classify(student, texts)
+        results = await self._classify(decider.student, texts)
         model_s = time.perf_counter() - model_started
         self._metrics.stage_seconds.labels(stage="model").observe(model_s)
         timing = _Timing(started, model_s * MS_PER_S, len(texts))
-        for (record, request), result in zip(requests, results, strict=True):
+        for (record, request), first in zip(requests, results, strict=True):
+            student, role, result = decider.student, decider.role, first
             if isinstance(result, Exception):
-                self.breaker.record_failure()  # raises CircuitOpenError: the batch is held, nothing published
+                self._metrics.inference_failures.labels(role=role.value).inc()
+                if decider.fallback is not None:  # a failing canary costs nothing: production decides instead
+                    student, role = decider.fallback, Role.PRODUCTION
+                    [result] = await self._classify(student, [request.text])
+            if isinstance(result, Exception):
+                if decider.trip_breaker:
+                    self.breaker.record_failure()  # raises CircuitOpenError: the batch is held, nothing published
                 rejection = RejectedMessage(DeadLetterReason.INFERENCE_ERROR, f"{type(result).__name__}: {result}")
                 outcome.dead_letters.append(dead_letter(record, rejection, self._worker_id))
                 continue
@@ -167,11 +207,24 @@ class BatchProcessor:
             return [await loop.run_in_executor(self._executor, _classify_one, student, text) for text in texts]
 
     async def _shadow(self, shadow: StudentModel, outcome: BatchOutcome, texts_by_id: dict[str, str]) -> None:
-        """Score the decided requests with the shadow too; keep the disagreements. A shadow failure is logged
-        and costs nothing but the comparison."""
-        texts = [texts_by_id[decision.request_id] for decision in outcome.decisions]
-        answers = await self._classify(shadow, texts)
-        for decision, answer in zip(outcome.decisions, answers, strict=True):
+        """Score a sample of the decided requests (by request-id hash) with the shadow too, within the shadow's
+        time budget; keep the disagreements. A shadow failure or timeout costs nothing but the comparison."""
+        sampled = [d for d in outcome.decisions if in_canary(d.request_id, self._shadow_limits.sample_percent)]
+        if not sampled:
+            return
+        texts = [texts_by_id[decision.request_id] for decision in sampled]
+        loop = asyncio.get_running_loop()
+        try:
+            call = loop.run_in_executor(self._executor, shadow.classify, texts)
+            answers: list[Classification | Exception] = list(await asyncio.wait_for(call, self._shadow_limits.budget_s))
+        except TimeoutError:
+            self._metrics.shadow_skipped.inc(len(sampled))
+            log.warning("shadow_over_budget", budget_s=self._shadow_limits.budget_s, requests=len(sampled))
+            return
+        except Exception as exc:
+            log.warning("shadow_failed", error=repr(exc), requests=len(sampled))
+            return
+        for decision, answer in zip(sampled, answers, strict=True):
             if isinstance(answer, Exception):
                 log.warning("shadow_failed", request_id=decision.request_id, error=repr(answer))
                 continue

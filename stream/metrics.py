@@ -65,6 +65,10 @@ class WorkerMetrics:
             "pld_prompt_version_info", "The versions serving now (1)", ["role", "version", "sha256"], registry=r
         )
         self.batch_retries = Counter("pld_batch_retries", "Batches retried after a failure", registry=r)
+        self.inference_failures = Counter(
+            "pld_inference_failures", "Messages the model failed on, by the role that failed", ["role"], registry=r
+        )
+        self.shadow_skipped = Counter("pld_shadow_skipped", "Shadow comparisons skipped (over budget)", registry=r)
         self.model_timeouts = Counter("pld_model_timeouts", "Model calls past PLD_MODEL_TIMEOUT_S", registry=r)
         self.metrics_errors = Counter("pld_metrics_errors", "Published batches whose metrics failed", registry=r)
         self.circuit_open = Gauge("pld_circuit_open", "1 while the circuit breaker holds a batch", registry=r)

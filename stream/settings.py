@@ -94,6 +94,8 @@ class WorkerSettings(StudentSettings):
     model_timeout_s: PositiveFloat = 60.0  # a model call longer than this counts as an inference failure
     publish_timeout_s: PositiveFloat = 30.0  # the broker must acknowledge a batch's outputs within this
     retries_before_unhealthy: PositiveInt = 5  # failed attempts of one batch after which health turns red
+    shadow_sample_percent: float = Field(default=100.0, ge=0.0, le=100.0)  # of decisions the shadow re-scores
+    shadow_budget_s: PositiveFloat = 10.0  # per batch; past it the comparison is skipped (production never waits)
 
     @property
     def kafka_security(self) -> KafkaSecurity:

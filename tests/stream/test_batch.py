@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from schemas import DeadLetterReason, ModelId
 from stream.app import BatchHandler, HandlerLimits, ProgressWatchdog
-from stream.batch import BatchOutcome, BatchProcessor
+from stream.batch import BatchOutcome, BatchProcessor, ShadowLimits
 from stream.breaker import CircuitBreaker
 from stream.errors import InferenceError
 from stream.health import Component, HealthFile, HealthStatus, read_health
@@ -269,3 +269,53 @@ def test_a_good_batch_does_not_erase_the_registry_state(tmp_path: Path) -> None:
     assert read_health(health.path)["status"] == "degraded"
     health.set(HealthStatus.OK, component=Component.REGISTRY)
     assert read_health(health.path)["status"] == "ok"
+
+
+async def test_a_failing_canary_falls_back_to_production_for_that_request() -> None:
+    """A canary that cannot decode costs nothing: production decides, the failure is counted per role."""
+    production = FakeStudent(starter_prompt(), MODEL, rule=lambda _text: "allow")
+    canary = BrokenStudent(starter_prompt().variant("broken-canary"), MODEL)
+    metrics = WorkerMetrics()
+    ids = [f"r{n}" for n in range(40)]
+    with ThreadPoolExecutor(1) as executor:
+        processor = BatchProcessor(executor, "w1", 4096, metrics=metrics)
+        policy = ServingPolicy(production, canary=canary, canary_share=50.0)
+        outcome = await processor.process(records(*(request(rid, "hello") for rid in ids)), policy)
+    assert outcome.dead_letters == []
+    assert {d.served_as for d in outcome.decisions} == {"production"}
+    canaried = sum(in_canary(rid, 50.0) for rid in ids)
+    assert metrics.inference_failures.labels(role="canary")._value.get() == canaried
+
+
+async def test_when_only_the_messages_fail_the_probe_passes_and_they_are_dead_lettered(tmp_path: Path) -> None:
+    """Every message fails but a known-good one decodes: after one cool-down the batch is dead-lettered
+    instead of holding its partition forever."""
+    picky = PickyStudent(starter_prompt(), MODEL)
+    outputs = RecordingOutputs()
+    health = HealthFile(tmp_path / "health.json", "w1")
+    with ThreadPoolExecutor(1) as executor:
+        processor = BatchProcessor(executor, "w1", 4096, CircuitBreaker(2))
+        handler = BatchHandler(processor, outputs, health, HandlerLimits(cooldown_s=0.05))  # type: ignore[arg-type]
+        batch = records(*(request(f"p{n}", "poison") for n in range(3)))
+        await asyncio.wait_for(handler.handle(batch, ServingPolicy(picky)), 5)
+    [published] = outputs.published
+    assert [letter.reason for letter in published.dead_letters] == [DeadLetterReason.INFERENCE_ERROR] * 3
+
+
+async def test_a_slow_shadow_is_skipped_and_production_does_not_wait_for_it() -> None:
+    """Past its budget the shadow's comparison is dropped (and counted); the decisions are all there."""
+
+    class SlowShadow(FakeStudent):
+        def classify(self, texts):  # type: ignore[no-untyped-def]
+            time.sleep(0.5)
+            return super().classify(texts)
+
+    metrics = WorkerMetrics()
+    shadow = SlowShadow(starter_prompt().variant("slow-shadow"), MODEL)
+    with ThreadPoolExecutor(1) as executor:
+        processor = BatchProcessor(executor, "w1", 4096, metrics=metrics, shadow=ShadowLimits(100.0, 0.05))
+        policy = ServingPolicy(FakeStudent(starter_prompt(), MODEL), shadow=shadow)
+        outcome = await processor.process(records(request("a", "hi"), request("b", "ho")), policy)
+    assert [d.request_id for d in outcome.decisions] == ["a", "b"]
+    assert outcome.shadow_disagreements == []
+    assert metrics.shadow_skipped._value.get() == 2
