@@ -1,7 +1,7 @@
 """Wire and artifact contracts: requests, decisions, dead letters, prompt versions. Data only, no I/O."""
 
 from schemas.dead_letters import DeadLetter, DeadLetterReason
-from schemas.decisions import ModelId, ModerationDecision, decision_key
+from schemas.decisions import EngineRecord, ModelId, ModerationDecision, decision_key
 from schemas.prompts import (
     Category,
     Exemplar,
@@ -19,6 +19,7 @@ __all__ = [
     "Category",
     "DeadLetter",
     "DeadLetterReason",
+    "EngineRecord",
     "Exemplar",
     "Instruction",
     "InstructionProvenance",

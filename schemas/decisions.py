@@ -23,6 +23,17 @@ class ModelId(BaseModel):
     sha256: Annotated[str, StringConstraints(pattern=SHA256_PATTERN)]
 
 
+class EngineRecord(BaseModel):
+    """Every engine setting that changes a result, so a replay can rebuild exactly the student that decided."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    decode: Annotated[str, StringConstraints(max_length=32)]  # isolated or joint
+    max_message_tokens: Annotated[int, Field(ge=1)]  # the window size of long messages
+    n_ctx: Annotated[int, Field(ge=1)]
+    build: Annotated[str, StringConstraints(max_length=200)]  # the llama.cpp build: kernels round differently
+
+
 class ModerationDecision(BaseModel):
     """A label for one request, with the evidence an auditor needs to replay it."""
 
@@ -39,6 +50,7 @@ class ModerationDecision(BaseModel):
     prompt_version: str
     prompt_sha256: Annotated[str, StringConstraints(pattern=SHA256_PATTERN)]
     model_id: ModelId
+    engine: EngineRecord | None = None  # None on decisions written before it existed
     latency_ms: Annotated[float, Field(ge=0.0)]
     model_ms: Annotated[float, Field(ge=0.0)]
     batch_size: Annotated[int, Field(ge=1)]

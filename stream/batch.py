@@ -254,6 +254,7 @@ class BatchProcessor:
             prompt_version=prompt.version,
             prompt_sha256=prompt.sha256,
             model_id=student.model_id,
+            engine=student.engine,
             latency_ms=(time.perf_counter() - timing.started) * MS_PER_S,
             model_ms=timing.model_ms,
             batch_size=timing.batch_size,

@@ -5,7 +5,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from schemas import ModelId, PromptVersion, ScoringMode
+from schemas import EngineRecord, ModelId, PromptVersion, ScoringMode
 from stream.student.llama_context import ContextSettings, LlamaContext, Logits
 from stream.student.model_file import ModelFile
 from stream.student.prefix_cache import PrefixCache, PrefixKey, PrefixLoad
@@ -13,6 +13,7 @@ from stream.student.prompt_format import CONTENT_FREE_TEXTS, chat_format_for, me
 from stream.student.protocol import Classification, DecodeStrategy
 from stream.student.reading import normalized, windows
 from stream.student.scoring import Scorer, build_scorer
+from stream.student.self_test import describe_build
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,16 @@ class LlamaStudent:
     def prefix_token_count(self) -> int:
         """Tokens in the cached prompt prefix."""
         return len(self._context.prefix_tokens)
+
+    @property
+    def engine(self) -> EngineRecord:
+        """The settings that change a result: decoding, window size, context size, llama.cpp build."""
+        return EngineRecord(
+            decode=self._settings.decode.value,
+            max_message_tokens=self._settings.max_message_tokens,
+            n_ctx=self._settings.context.n_ctx,
+            build=describe_build(),
+        )
 
     def use_prompt(self, prompt: PromptVersion) -> None:
         """Switch to another prompt version: evaluate (or restore) its prefix and recalibrate."""

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
-from schemas import ModelId, PromptVersion, ScoringMode
+from schemas import EngineRecord, ModelId, PromptVersion, ScoringMode
 
 
 class DecodeStrategy(StrEnum):
@@ -47,6 +47,11 @@ class StudentModel(Protocol):
         """How messages are scored."""
         ...
 
+    @property
+    def engine(self) -> EngineRecord:
+        """The engine settings that change a result (recorded in every decision)."""
+        ...
+
     def classify(self, texts: Sequence[str]) -> list[Classification]:
         """One classification per text, in order."""
         ...
@@ -80,6 +85,11 @@ class FakeStudent:
     def mode(self) -> ScoringMode:
         """The fake claims single-pass scoring."""
         return ScoringMode.SINGLE_PASS
+
+    @property
+    def engine(self) -> EngineRecord:
+        """The fake's settings: isolated decoding, the defaults' sizes, no llama.cpp build."""
+        return EngineRecord(decode="isolated", max_message_tokens=512, n_ctx=8192, build="fake")
 
     def close(self) -> None:
         """Nothing to release."""
