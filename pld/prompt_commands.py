@@ -102,14 +102,22 @@ def diff_versions(old: PromptVersion, new: PromptVersion) -> dict[str, object]:
             reworded.append({"from": _brief(before), "to": _brief(match)})
             removed.remove(before)
             added.remove(match)
-    fields = ("task", "labels", "default_label", "calibrations", "show_rules", "scoring_mode")
+    fields = ("task", "labels", "default_label", "calibrations", "show_rules", "scoring_mode", "categories")
+    kept = [i for i in old_by_id if i in new_by_id]
     return {
         "old": f"{old.version} ({old.sha256[:12]})",
         "new": f"{new.version} ({new.sha256[:12]})",
         "added": [_brief(i) for i in added],
         "removed": [_brief(i) for i in removed],
         "reworded": reworded,
-        "kept": sorted(set(old_by_id) & set(new_by_id)),
+        "kept": sorted(kept),
+        # the prompt's order is the rules' lettering and priority; exemplars are shown to the student: both
+        # change decisions, so both are listed even when no rule's text changed
+        "reordered": [i for i in kept if i in new_by_id] != [i for i in new_by_id if i in old_by_id],
+        "exemplars_changed": [
+            i for i in kept if old_by_id[i].provenance.exemplars != new_by_id[i].provenance.exemplars
+        ],
+        "category_changed": [i for i in kept if old_by_id[i].category != new_by_id[i].category],
         "other_changes": [name for name in fields if getattr(old, name) != getattr(new, name)],
     }
 

@@ -20,6 +20,7 @@ import contextlib
 import hashlib
 import json
 import os
+import stat
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -49,6 +50,7 @@ BYTES_PER_MB = 1024 * 1024
 TMP_MARKER = ".tmp-"
 STALE_S = 600.0  # files of no complete entry younger than this may belong to a write in progress
 CACHE_ERRORS = (OSError, ValueError, EOFError, InferenceError)
+PRIVATE_DIR_MODE = 0o700
 
 T = TypeVar("T")
 
@@ -107,6 +109,7 @@ class PrefixCache:
     def _load_or_compute(
         self, context: LlamaContext, key: PrefixKey, tokens: Sequence[int], started: float
     ) -> PrefixLoad:
+        self._ensure_private()
         if self._restore(context, key, tokens):
             self._touch(key)
             return PrefixLoad("restored", time.perf_counter() - started, self._path(key, STATE_SUFFIX).stat().st_size)
@@ -114,6 +117,17 @@ class PrefixCache:
         context.evaluate_prefix(tokens)
         size = self.save(context, key)
         return PrefixLoad("recomputed" if had_entry else "computed", time.perf_counter() - started, size)
+
+    def _ensure_private(self) -> None:
+        """A restored state is an input to the model: only this user may write the cache. The directory is made
+        owner-only (0700); one owned by someone else, or writable by others, is not trusted (PermissionError,
+        so the prefix is computed and kept in memory instead)."""
+        self.directory.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+        info = self.directory.stat()
+        if info.st_uid != os.getuid():
+            raise PermissionError(f"{self.directory} belongs to uid {info.st_uid}, not this user: not trusted")
+        if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH | stat.S_IRWXG | stat.S_IRWXO):
+            self.directory.chmod(PRIVATE_DIR_MODE)
 
     def save(self, context: LlamaContext, key: PrefixKey) -> int:
         """Save the context's prefix under `key` and switch the context to the saved copy; return the file's size.

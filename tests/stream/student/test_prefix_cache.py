@@ -130,3 +130,21 @@ def test_an_unusable_cache_dir_still_serves_the_restored_layout(
     load = PrefixCache(blocked / "cache").load_or_compute(context, key, prefix)
     assert load.source == "uncached"
     assert np.array_equal(context.full_logits(suffix), restored)
+
+
+def test_a_cache_dir_others_can_write_is_made_private_and_one_owned_by_another_user_is_not_trusted(
+    model_file: ModelFile, context: LlamaContext, tmp_path: Path
+) -> None:
+    """A restored state is an input to the model: a world-writable cache dir becomes 0700; a dir owned by
+    another user is bypassed (the prefix is computed and kept in memory)."""
+    prefix = prefix_of(context)
+    key = key_for(model_file, prefix)
+    open_dir = tmp_path / "open"
+    open_dir.mkdir(mode=0o777)
+    open_dir.chmod(0o777)
+    PrefixCache(open_dir).load_or_compute(context, key, prefix)
+    assert open_dir.stat().st_mode & 0o777 == 0o700
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    os.chown(foreign, os.getuid() + 4242, -1)
+    assert PrefixCache(foreign).load_or_compute(context, key, prefix).source == "uncached"
