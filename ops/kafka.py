@@ -20,8 +20,9 @@ from aiokafka.errors import KafkaError
 
 from ops import ServiceStartError, paths, process
 from ops.blocking import run_coroutine
-from ops.kafka_config import LOOPBACK, BrokerLayout, write_config
+from ops.kafka_config import LOOPBACK, SCRAM_MECHANISM, SCRAM_USER, BrokerLayout, write_config
 from ops.maven import ensure_runtime_jars, pom_property
+from ops.redis import local_password
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -178,6 +179,8 @@ def _format_storage_once(libs: Path, layout: BrokerLayout) -> None:
         *_java_argv(libs, layout, TOOL_JVM_OPTIONS),
         STORAGE_TOOL_MAIN, "format", "--standalone",
         "--cluster-id", _new_cluster_id(), "--config", str(layout.config_file),
+        # the SCRAM user of the SASL listener (KRaft keeps credentials in its metadata, written at format)
+        "--add-scram", f"{SCRAM_MECHANISM}=[name={SCRAM_USER},password={local_password()}]",
     ]  # fmt: skip
     try:
         subprocess.run(argv, check=True, capture_output=True, text=True, timeout=FORMAT_TIMEOUT_S)

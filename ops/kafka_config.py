@@ -70,14 +70,25 @@ class BrokerLayout:
         return self.state_dir / ".lock"
 
 
+SCRAM_MECHANISM = "SCRAM-SHA-512"
+SCRAM_USER = "pld-worker"  # its password is the loopback services' one (ops.redis.local_password)
+
+
 def controller_port(port: int) -> int:
     """Return the controller listener's port: the one after the client port."""
     return port + 1
 
 
+def sasl_port(port: int) -> int:
+    """Return the SASL/SCRAM client listener's port: two after the plaintext one."""
+    return port + 2
+
+
 def server_properties(layout: BrokerLayout, port: int, partitions: int) -> dict[str, str]:
-    """Return the broker settings: combined broker+controller, loopback only, one replica."""
+    """Return the broker settings: combined broker+controller, loopback only, one replica; clients connect
+    in plaintext on `port` or with SASL/SCRAM-SHA-512 on `sasl_port(port)` (user `SCRAM_USER`)."""
     client = f"{LOOPBACK}:{port}"
+    sasl = f"{LOOPBACK}:{sasl_port(port)}"
     controller = f"{LOOPBACK}:{controller_port(port)}"
     internal = str(INTERNAL_TOPIC_PARTITIONS)
     one = str(SINGLE_REPLICA)
@@ -85,11 +96,15 @@ def server_properties(layout: BrokerLayout, port: int, partitions: int) -> dict[
         "process.roles": "broker,controller",
         "node.id": str(NODE_ID),
         "controller.quorum.bootstrap.servers": controller,
-        "listeners": f"PLAINTEXT://{client},CONTROLLER://{controller}",
-        "advertised.listeners": f"PLAINTEXT://{client},CONTROLLER://{controller}",
+        "listeners": f"PLAINTEXT://{client},SASL_PLAINTEXT://{sasl},CONTROLLER://{controller}",
+        "advertised.listeners": f"PLAINTEXT://{client},SASL_PLAINTEXT://{sasl},CONTROLLER://{controller}",
         "inter.broker.listener.name": "PLAINTEXT",
         "controller.listener.names": "CONTROLLER",
-        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT",
+        "sasl.enabled.mechanisms": SCRAM_MECHANISM,
+        f"listener.name.sasl_plaintext.{SCRAM_MECHANISM.lower()}.sasl.jaas.config": (
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+        ),
         "log.dirs": str(layout.data_dir),
         "num.partitions": str(partitions),
         "auto.create.topics.enable": "true",

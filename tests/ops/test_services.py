@@ -51,12 +51,12 @@ def _port_is_free(port: int) -> bool:
 
 
 def _free_port_pair() -> int:
-    """Return a port that is free together with the next one (client + controller)."""
+    """Return a port that is free together with the next two (client, controller, SASL client)."""
     for _ in range(PORT_SEARCH_ATTEMPTS):
         with socket.socket() as probe:
             probe.bind((LOOPBACK, 0))
             port: int = probe.getsockname()[1]
-        if _port_is_free(port + 1):
+        if _port_is_free(port + 1) and _port_is_free(port + 2):
             return port
     pytest.fail("no two adjacent free ports on loopback")
 
