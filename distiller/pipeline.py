@@ -19,8 +19,10 @@ from distiller.assembly import AssemblySettings, assemble
 from distiller.datasets import load_dataset, sample
 from distiller.embeddings import StudentEmbedder
 from distiller.errors import TeacherError
+from distiller.evaluation import demo_decisions
 from distiller.examples import Dataset, Split
 from distiller.mining import Step, mine_patterns, normalise_step
+from distiller.moderation_gate import demo_gate
 from distiller.rationales import Rationale, collect_rationales
 from distiller.selection import select_on_dev
 from distiller.teacher import ChatMessage, Teacher
@@ -140,6 +142,10 @@ def distill(settings: DistillSettings, teacher: Teacher | None = None) -> dict[s
             f"dropped {report.dropped or 'nothing'} in {report.trials} trials",
             *report.notes,
         ]
+    if prompt.instructions:  # the demo gate beside the selection's metrics (what a moderator would see)
+        gate = demo_gate(demo_decisions(settings.student, prompt), prompt.category_of)
+        selection_notes.append(f"demo gate of the written prompt (uncalibrated): {gate.counts()} {gate.labels}")
+        _progress(selection_notes[-1])
     settings.out.parent.mkdir(parents=True, exist_ok=True)
     settings.out.write_text(json.dumps(prompt.model_dump(mode="json"), indent=2) + "\n")
     summary = _summary(settings, dataset, train_size=len(train), rationales=rationales, steps=len(steps))

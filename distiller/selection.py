@@ -2,7 +2,8 @@
 
 Backward elimination: score the prompt on dev (the student's calibrated macro-F1 after fitting the
 label biases on the same examples, as `pld eval` does), then drop the instruction whose removal
-raises that score most, while it rises by at least `MIN_GAIN`; finally try the same prompt with only
+raises that score most, while it rises by more than the dev score's own noise (the half-width of its
+bootstrap 95% interval, at least `MIN_GAIN`: a smaller "gain" is a coin toss); finally try the same prompt with only
 its exemplars shown (`show_rules=False`) and keep whichever scores higher; last, the scoring mode
 (single-pass label tokens or one yes/no question per rule) is chosen the same way and recorded in
 the version. One student serves every trial (`use_prompt` swaps the prefix); the test split is never
@@ -14,9 +15,11 @@ from dataclasses import dataclass, field
 
 from distiller.calibration import fit_calibration
 from distiller.examples import Example
+from distiller.metrics import evaluate
 from schemas import PromptVersion, ScoringMode
 from stream.student.factory import build_student
 from stream.student.llama_student import LlamaStudent
+from stream.student.protocol import Classification
 from stream.student.settings import StudentSettings
 
 MIN_GAIN = 0.005
@@ -49,6 +52,8 @@ def select_on_dev(
         score = _Scorer(student, dev, dataset_name, report)
         current, best = prompt.without_calibrations(), score(prompt.without_calibrations())
         report.start_score = best
+        min_gain = max(MIN_GAIN, score.noise())
+        report.notes.append(f"minimum gain {min_gain:.3f} (the dev macro-F1's bootstrap half-width, n={len(dev)})")
         progress(f"selection: dev macro-F1 {best:.3f} with {len(current.instructions)} instructions")
         for _ in range(DEFAULT_MAX_DROPS):
             if len(current.instructions) <= 1:
@@ -58,7 +63,7 @@ def select_on_dev(
             ]
             scored = [(score(variant), variant, dropped) for variant, dropped in trials]
             gain, variant, dropped = max(scored, key=lambda item: item[0])
-            if gain < best + MIN_GAIN:
+            if gain < best + min_gain:
                 break
             current, best = variant, gain
             report.dropped.append(dropped)
@@ -67,9 +72,9 @@ def select_on_dev(
             exemplars_only = current.variant(current.version, show_rules=False)
             exemplars_score = score(exemplars_only)
             report.notes.append(f"exemplars only scored {exemplars_score:.3f} against {best:.3f} with the rules shown")
-            if exemplars_score >= best + MIN_GAIN:
+            if exemplars_score >= best + min_gain:
                 current, best = exemplars_only, exemplars_score
-        current, best = _choose_mode(current, best, score, report, settings.scoring_mode)
+        current, best = _choose_mode(current, best, score, report, settings.scoring_mode, min_gain=min_gain)
     finally:
         student.close()
     report.final_score = best
@@ -82,6 +87,8 @@ def _choose_mode(
     score: Callable[[PromptVersion], float],
     report: SelectionReport,
     current: ScoringMode,
+    *,
+    min_gain: float,
 ) -> tuple[PromptVersion, float]:
     """The prompt with the scoring mode that scores best on dev written into it (`best` is `current`'s)."""
     chosen = prompt.variant(prompt.version, scoring_mode=current)
@@ -90,7 +97,7 @@ def _choose_mode(
         other = prompt.variant(prompt.version, scoring_mode=other_mode)
         other_score = score(other)
         report.notes.append(f"{other_mode} mode scored {other_score:.3f} against {best:.3f} in {current}")
-        if other_score >= best + MIN_GAIN:
+        if other_score >= best + min_gain:
             return other, other_score
     return chosen, best
 
@@ -104,6 +111,7 @@ class _Scorer:
     """Dev macro-F1 of a prompt on the one student, after fitting label biases on dev."""
 
     def __init__(self, student: LlamaStudent, dev: Sequence[Example], dataset_name: str, report: SelectionReport):
+        self._last: tuple[PromptVersion, list[Classification]] | None = None
         self._student = student
         self._dev = dev
         self._dataset_name = dataset_name
@@ -113,4 +121,14 @@ class _Scorer:
         self._student.use_prompt(prompt)
         decisions = self._student.classify([example.text for example in self._dev])
         self._report.trials += 1
+        self._last = (prompt, decisions)
         return fit_calibration(decisions, self._dev, prompt, self._student, self._dataset_name).dev_macro_f1
+
+    def noise(self) -> float:
+        """Half the width of the bootstrap 95% interval of the last scored prompt's dev macro-F1."""
+        if self._last is None:
+            return 0.0
+        prompt, decisions = self._last
+        gold = [example.label for example in self._dev]
+        low, high = evaluate(gold, [d.label for d in decisions], prompt.label_names).macro_f1_ci
+        return (high - low) / 2
