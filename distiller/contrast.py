@@ -36,6 +36,7 @@ CHECK_MAX_TOKENS = 3
 MIN_WORDS = 3
 MAX_WORDS = 60
 PER_SEED = 10  # messages written per spam or abuse seed
+CHECKED_TEXT_HASH_CHARS = 12  # a check is cached per text: cleaning a reply differently asks again
 
 TWIN_SYSTEM = "You rewrite messages for a content-moderation test set. Reply with the rewritten message only."
 TWIN_USER = (
@@ -170,8 +171,9 @@ def template_sha256(*, check: bool = False, retry: bool = False) -> str:
 
 
 def cleaned(reply: str) -> str:
-    """The message inside a reply: the first paragraph, without a label prefix or surrounding quotes."""
-    text = reply.strip().split("\n\n")[0].strip()
+    """The message inside a reply: its first line, without a label prefix or surrounding quotes (a second
+    line is the teacher's commentary or another attempt)."""
+    text = next((line.strip() for line in reply.strip().splitlines() if line.strip()), "")
     text = _LABEL_PREFIX.sub("", text).strip()
     return text.strip('"').strip("\u201c\u201d").strip()
 
@@ -249,7 +251,8 @@ class ContrastWriter:
         """Rule checks, then the teacher's answer to the yes/no `question` must be `want_yes`."""
         if not plausible(text, original):
             return self._drop(key, "implausible")
-        verdict = yes_or_no(self._ask(f"check:{key}", check_prompt(question, text), CHECK_TEMPERATURE, 0, check=True))
+        checked = f"check:{key}:{hashlib.sha256(text.encode()).hexdigest()[:CHECKED_TEXT_HASH_CHARS]}"
+        verdict = yes_or_no(self._ask(checked, check_prompt(question, text), CHECK_TEMPERATURE, 0, check=True))
         if verdict is not want_yes:
             return self._drop(key, "check")
         self._progress(f"kept {key}")

