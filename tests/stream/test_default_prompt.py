@@ -18,10 +18,12 @@ def test_default_is_the_distilled_moderation_prompt_not_the_starter() -> None:
     assert all(instruction.provenance.source == "distilled" for instruction in shipped.instructions)
 
 
-def test_default_carries_a_dev_fitted_calibration_for_each_evaluated_student() -> None:
+def test_default_carries_a_contrast_dev_calibration_for_the_default_and_the_embedded_student() -> None:
+    """Calibrations are fitted on the contrast set's dev split (not the style-confounded `moderation`)."""
     shipped = default_prompt()
-    for student in (StudentName.GEMMA_270M, StudentName.QWEN_0_5B):
+    for student in (StudentName.QWEN_1_5B, StudentName.GEMMA_270M):
         mode = shipped.scoring_mode or ScoringMode.SINGLE_PASS
         calibration = shipped.calibration_for(CATALOGUE[student].sha256, mode)
         assert calibration is not None, f"no calibration for {student}"
         assert calibration.dev_examples > 0
+        assert calibration.dev_split.startswith("moderation-contrast")
