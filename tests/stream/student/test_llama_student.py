@@ -82,26 +82,25 @@ def test_prompt_switch_changes_prefix(student: LlamaStudent) -> None:
         student.use_prompt(starter_prompt())
 
 
-def test_labels_sharing_a_first_token_are_refused(student: LlamaStudent) -> None:
-    """Labels the model cannot tell apart by their first token are a clear PromptError, not silent mislabels."""
-    clashing = make_prompt(
+def clashing_prompt() -> PromptVersion:
+    """Two labels whose first tokens are the same: no worker can tell them apart."""
+    return make_prompt(
         labels=[LabelDefinition(name="block", description="a"), LabelDefinition(name="block_hard", description="b")],
         default_label="block",
         instructions=[],
     )
+
+
+def test_labels_sharing_a_first_token_are_refused(student: LlamaStudent) -> None:
+    """Labels the model cannot tell apart by their first token are a clear PromptError, not silent mislabels."""
     with pytest.raises(PromptError, match="share a first token"):
-        student.use_prompt(clashing)
+        student.use_prompt(clashing_prompt())
 
 
 def test_publishing_checks_the_scorer_as_a_worker_builds_it(student_settings: StudentSettingsFactory) -> None:
     """`pld prompt publish`'s check refuses what no worker could build, before anything is stored."""
-    clashing = make_prompt(
-        labels=[LabelDefinition(name="block", description="a"), LabelDefinition(name="block_hard", description="b")],
-        default_label="block",
-        instructions=[],
-    )
     with pytest.raises(PromptError, match="share a first token"):
-        check_budget(student_settings(), clashing)
+        check_budget(student_settings(), clashing_prompt())
     assert check_budget(student_settings(), make_prompt()).prefix_tokens > 0
 
 
