@@ -58,6 +58,7 @@ class ModerationDecision(BaseModel):
     windows: int = Field(default=1, ge=1)  # windows read; the decision is the one most likely not the default
     window: int = Field(default=0, ge=0)  # which of them decided
     normalized_chars: int = Field(default=0, ge=0)  # characters changed or removed before the student read it
+    injection_markup: bool = False  # the text spelled out template markup or a cue's answer: held, never allowed
     served_as: str | None = None  # production, canary, pinned (PLD_PROMPT_FILE) or default (empty registry)
     source_partition: int | None = None  # where the request was read, so an audit can replay it
     source_offset: int | None = None

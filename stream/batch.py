@@ -262,6 +262,7 @@ class BatchProcessor:
             windows=result.windows,
             window=result.window,
             normalized_chars=result.normalized_chars,
+            injection_markup=result.injection_markup,
             served_as=role.value,
             source_partition=record.partition,
             source_offset=record.offset,

@@ -11,7 +11,7 @@ from stream.student.model_file import ModelFile
 from stream.student.prefix_cache import PrefixCache, PrefixKey, PrefixLoad
 from stream.student.prompt_format import CONTENT_FREE_TEXTS, chat_format_for, message_end, render_prefix
 from stream.student.protocol import Classification, DecodeStrategy
-from stream.student.reading import normalized, windows
+from stream.student.reading import held_if_markup, normalized, windows
 from stream.student.scoring import Scorer, build_scorer
 from stream.student.self_test import describe_build
 
@@ -85,21 +85,16 @@ class LlamaStudent:
         results = iter(self._score([window + self._end_tokens for parts in per_text for window in parts]))
         severity = {label: rank for rank, label in enumerate(self._scorer.prompt.label_names)}
         decided = []
-        for parts, (_text, changed) in zip(per_text, readings, strict=True):
+        for parts, (read, changed) in zip(per_text, readings, strict=True):
             answers = [self._scorer.classify(next(results)) for _window in parts]
             chosen = max(
                 range(len(answers)),
                 key=lambda n: (severity[answers[n].label], answers[n].probabilities[answers[n].label]),
             )
-            decided.append(
-                replace(
-                    answers[chosen],
-                    truncated=len(parts) > 1,
-                    windows=len(parts),
-                    window=chosen,
-                    normalized_chars=changed,
-                )
+            answer = replace(
+                answers[chosen], truncated=len(parts) > 1, windows=len(parts), window=chosen, normalized_chars=changed
             )
+            decided.append(held_if_markup(answer, read, self._scorer.prompt.label_names))
         return decided
 
     def decoded_token_count(self, text: str) -> int:

@@ -27,6 +27,7 @@ class Classification:
     windows: int = 1  # how many windows of the message were read
     window: int = 0  # which window decided (the one most likely not the default label)
     normalized_chars: int = 0  # characters NFKC changed or invisible ones removed before reading
+    injection_markup: bool = False  # the text spelled out template markup: held at least for review
 
 
 class StudentModel(Protocol):
