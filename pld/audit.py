@@ -111,6 +111,7 @@ def replay(settings: WorkerSettings, decision: ModerationDecision, prompt: Promp
     """Decide the original request again with the recorded version and model; compare bit for bit."""
     from stream.student.factory import build_student, resolve_model_file  # noqa: PLC0415 - llama.cpp: --replay only
     from stream.student.model_file import sha256_of  # noqa: PLC0415
+    from stream.student.protocol import DecodeStrategy  # noqa: PLC0415
 
     if decision.source_partition is None or decision.source_offset is None:
         raise CannotReplayError("the decision predates source offsets: the request cannot be found")
@@ -132,7 +133,11 @@ def replay(settings: WorkerSettings, decision: ModerationDecision, prompt: Promp
         )
     if decision.engine is not None:  # rebuild the student that decided, not today's defaults
         engine = decision.engine
-        update = {"decode": engine.decode, "max_message_tokens": engine.max_message_tokens, "n_ctx": engine.n_ctx}
+        update = {
+            "decode": DecodeStrategy(engine.decode),
+            "max_message_tokens": engine.max_message_tokens,
+            "n_ctx": engine.n_ctx,
+        }
         settings = settings.model_copy(update=update)
     student = build_student(settings, prompt)
     try:
