@@ -33,8 +33,20 @@ TEMPLATE = (
     "check on a new example. Do not mention specific people, places or names from the steps. "
     "Start with 'If the' and end with ', label it {label}.' Reply with the rule only."
 )
+# For a pattern mined within one category of a taxonomy: one concrete condition of that category.
+CATEGORY_TEMPLATE = (
+    "Task: {task}\n\nThese reasoning steps were used to decide that a message falls in the category '{category}' "
+    "({description}), which gets the label '{label}':\n{steps}\n\n"
+    "Write ONE specific rule, at most {max_words} words, for this category only. Name one concrete condition on "
+    "what the message says or asks for (the kind of request, its target or its wording) that a reader can check on "
+    "a new message. Never write a generic rule such as 'contains harmful or inappropriate content'. Do not mention "
+    "specific people, places or names from the steps. Start with 'If the' and end with ', label it {label}.' "
+    "Reply with the rule only."
+)
+NO_CATEGORY_DESCRIPTION = "none of the categories applies"
 RULE_SHAPE = re.compile(r"^if (?P<condition>.+),\s*(?P<conclusion>[^,]+)$", re.IGNORECASE)
 TEMPLATE_SHA256 = hashlib.sha256(f"{SYSTEM}\n{TEMPLATE}".encode()).hexdigest()
+CATEGORY_TEMPLATE_SHA256 = hashlib.sha256(f"{SYSTEM}\n{CATEGORY_TEMPLATE}".encode()).hexdigest()
 
 
 @dataclass
@@ -108,10 +120,10 @@ def _clash(i: int, ranked: Sequence[Candidate], kept: list[int], vectors: np.nda
 
 def _from_teacher(pattern: Pattern, dataset: Dataset, teacher: Teacher, cache: TeacherCache) -> str | None:
     steps = "\n".join(f"- {step}" for step in pattern.representative)
-    prompt = TEMPLATE.format(task=dataset.task, label=pattern.label, steps=steps, max_words=MAX_RULE_WORDS)
+    prompt, template_sha256 = _abstraction_prompt(pattern, dataset, steps)
     messages = [ChatMessage("system", SYSTEM), ChatMessage("user", prompt)]
     pattern_id = "pattern:" + hashlib.sha256(steps.encode()).hexdigest()[:16]
-    key = CacheKey(teacher.id, pattern_id, TEMPLATE_SHA256, ABSTRACTION_SAMPLE)
+    key = CacheKey(teacher.id, pattern_id, template_sha256, ABSTRACTION_SAMPLE)
     spec = SampleSpec(ABSTRACTION_SAMPLE, temperature=0.0, seed=0)
     try:
         reply = cached_or_asked(
@@ -120,6 +132,23 @@ def _from_teacher(pattern: Pattern, dataset: Dataset, teacher: Teacher, cache: T
     except TeacherError:
         return None  # e.g. a replay without this pattern recorded: the fallback rule stands in
     return valid_rule(reply, pattern.label)
+
+
+def _abstraction_prompt(pattern: Pattern, dataset: Dataset, steps: str) -> tuple[str, str]:
+    """The prompt for one pattern and its template's sha256: the category prompt when it was mined in one."""
+    if not pattern.category:
+        prompt = TEMPLATE.format(task=dataset.task, label=pattern.label, steps=steps, max_words=MAX_RULE_WORDS)
+        return prompt, TEMPLATE_SHA256
+    descriptions = {category.name: category.description for category in dataset.categories}
+    prompt = CATEGORY_TEMPLATE.format(
+        task=dataset.task,
+        category=pattern.category,
+        description=descriptions.get(pattern.category, NO_CATEGORY_DESCRIPTION).rstrip("."),
+        label=pattern.label,
+        steps=steps,
+        max_words=MAX_RULE_WORDS,
+    )
+    return prompt, CATEGORY_TEMPLATE_SHA256
 
 
 def valid_rule(reply: str, label: str) -> str | None:

@@ -77,9 +77,12 @@ def exemplars_for(candidate: Candidate, examples: Mapping[str, Example], count: 
 
 
 def category_for(candidate: Candidate, examples: Mapping[str, Example], dataset: Dataset) -> str | None:
-    """The taxonomy category most of the rule's supporting examples belong to, among the categories whose
-    action is the rule's target (None without a taxonomy or without such examples)."""
+    """The category the rule was mined in; else the taxonomy category most of the rule's supporting examples
+    belong to, among the categories whose action is the rule's target (None without a taxonomy or without
+    such examples)."""
     actions = {category.name: category.action for category in dataset.categories}
+    if candidate.pattern.category in actions:
+        return candidate.pattern.category
     votes = Counter(
         examples[example_id].category
         for example_id in candidate.example_ids

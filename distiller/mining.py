@@ -5,8 +5,9 @@ Steps are normalised, embedded, and grouped greedily: the step with the most clo
 Greedy leader clustering is deterministic, needs no cluster count, and is quick at the few thousand
 steps a distillation run produces.
 
-Per label (the default): each gold label's steps are grouped on their own, so a label with few
-examples is not swallowed by the majority label's generic steps ("the message is neutral"); a
+Per label (the default): each gold label's steps are grouped on their own (each category's, when the
+data has a taxonomy: "block" then splits into hate, threats, spam, ... and a rule gets one category),
+so a label with few examples is not swallowed by the majority label's generic steps ("the message is neutral"); a
 pattern's purity is then measured against every step near its most central one, whatever its label
 (the share of those examples with the pattern's label), so logic shared by all labels ranks low. A
 label whose patterns all fall below `min_support` keeps its best pattern of at least
@@ -45,6 +46,12 @@ class Step:
     example_id: str
     label: str
     rationalized: bool
+    category: str = ""  # the example's taxonomy category, when the dataset has one
+
+    @property
+    def group(self) -> str:
+        """What the miner groups by: the category when there is one, else the gold label."""
+        return self.category or self.label
 
 
 @dataclass(frozen=True)
@@ -55,7 +62,8 @@ class Pattern:
     representative: tuple[str, ...]  # the steps closest to the group's centre, best first
     label: str  # the majority gold label of the supporting examples
     support: int  # distinct supporting examples
-    purity: float  # share of supporting examples whose gold label is `label`
+    purity: float  # share of supporting examples whose gold label (category, when set) is the pattern's
+    category: str = ""  # the taxonomy category the pattern was mined in, when the data has one
 
     @property
     def score(self) -> float:
@@ -100,10 +108,10 @@ def mine_patterns(
         kept = [p for p in patterns if p.support >= min_support and p.purity >= min_purity]
         return sorted(kept, key=lambda pattern: (-pattern.score, pattern.representative[0]))
     kept = []
-    for label in sorted({step.label for step in steps}):
-        indices = [i for i, step in enumerate(steps) if step.label == label]
+    for key in sorted({step.group for step in steps}):
+        indices = [i for i, step in enumerate(steps) if step.group == key]
         groups = _groups(similarities[np.ix_(indices, indices)], similarity)
-        patterns = [_labelled_pattern(steps, similarities, [indices[m] for m in g], label, similarity) for g in groups]
+        patterns = [_labelled_pattern(steps, similarities, [indices[m] for m in g], key, similarity) for g in groups]
         sound = [p for p in patterns if p.purity >= min_purity]
         chosen = [p for p in sound if p.support >= min_support]
         floor = [p for p in sound if p.support >= MIN_SUPPORT_FLOOR]
@@ -112,21 +120,24 @@ def mine_patterns(
 
 
 def _labelled_pattern(
-    steps: Sequence[Step], similarities: npt.NDArray[np.float32], members: list[int], label: str, threshold: float
+    steps: Sequence[Step], similarities: npt.NDArray[np.float32], members: list[int], key: str, threshold: float
 ) -> Pattern:
-    """A pattern of one label's steps; its purity counts every step (of any label) near its most central one."""
+    """A pattern of one label's (or category's) steps; its purity counts every step (of any label or category)
+    near its most central one."""
     centrality = similarities[np.ix_(members, members)].mean(axis=1)
     order = np.argsort(-centrality, kind="stable")
     leader = members[int(order[0])]
     near = {int(i) for i in np.flatnonzero(similarities[leader] >= threshold)} | set(members)
-    labels_near = {steps[i].example_id: steps[i].label for i in near}
-    own = sum(found == label for found in labels_near.values())
+    groups_near = {steps[i].example_id: steps[i].group for i in near}
+    own = sum(found == key for found in groups_near.values())
+    first = steps[members[0]]
     return Pattern(
         steps=tuple(steps[i] for i in members),
         representative=tuple(dict.fromkeys(steps[members[int(i)]].text for i in order))[:5],
-        label=label,
+        label=first.label,
         support=len({steps[i].example_id for i in members}),
-        purity=own / len(labels_near),
+        purity=own / len(groups_near),
+        category=first.category,
     )
 
 

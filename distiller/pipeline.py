@@ -6,7 +6,7 @@ teacher at all (`--teacher replay`) and anyone can rerun the mining from the rec
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
@@ -113,7 +113,7 @@ def distill(settings: DistillSettings, teacher: Teacher | None = None) -> dict[s
     rationales = collect_rationales(
         teacher, dataset, train, cache, samples_per_example=settings.samples_per_example, max_tokens=settings.max_tokens
     )
-    steps = steps_of(rationales)
+    steps = steps_of(rationales, {example.id: example.category for example in train} if dataset.categories else {})
     student = checked_model_file(settings.student)
     embedder = StudentEmbedder(student, settings.student.n_threads)
     try:
@@ -173,14 +173,17 @@ def _progress(line: str) -> None:
     sys.stderr.flush()
 
 
-def steps_of(rationales: list[Rationale]) -> list[Step]:
-    """Every reusable reasoning step of the kept rationales, with its example's gold label."""
+def steps_of(rationales: list[Rationale], categories: Mapping[str, str] | None = None) -> list[Step]:
+    """Every reusable reasoning step of the kept rationales, with its example's gold label (and category, by
+    example id, when the dataset has a taxonomy)."""
+    categories = categories or {}
     steps = []
     for rationale in rationales:
+        category = categories.get(rationale.example_id, "")
         for raw in rationale.steps:
             text = normalise_step(raw)
             if text is not None:
-                steps.append(Step(text, rationale.example_id, rationale.gold, rationale.rationalized))
+                steps.append(Step(text, rationale.example_id, rationale.gold, rationale.rationalized, category))
     return steps
 
 

@@ -21,7 +21,7 @@ from tqdm import tqdm  # type: ignore[import-untyped]
 from distiller.examples import Dataset, Example
 from distiller.teacher import ChatMessage, Teacher
 from distiller.teacher_cache import CachedMessage, CacheKey, CacheRecord, TeacherCache
-from schemas import LabelDefinition
+from schemas import Category, LabelDefinition
 
 SYSTEM_TEMPLATE = (
     "You are a concise expert annotator. You read a text, reason briefly and carefully about the label "
@@ -36,6 +36,14 @@ INSTRUCTION_TEMPLATE = (
 HINT_TEMPLATE = (
     "The correct label is {gold}. Explain step by step why, in 3-6 short numbered steps, "
     "then end with a line `Answer: {gold}`."
+)
+# Only for a dataset with a taxonomy: the categories sit after the labels, and the steps must name the
+# concrete thing in the text that puts it in a category (what the rule miner later generalises).
+CATEGORIES_TEMPLATE = "\n\nCategories (each gives its label):\n{categories}\n- none ({default}): none of the above."
+CATEGORY_LINE_TEMPLATE = "- {name} ({action}): {description}"
+CATEGORY_STEPS_TEMPLATE = (
+    " In your steps, quote or name the concrete words or request in the text that decide it, and say which "
+    "category they fall in (or none)."
 )
 
 GREEDY_TEMPERATURE = 0.0
@@ -53,14 +61,24 @@ log = structlog.get_logger(__name__)
 
 
 @cache
-def template_sha256() -> str:
-    """sha256 of every template string: changes whenever the prompt wording does."""
+def template_sha256(*, categories: bool = False) -> str:
+    """sha256 of every template string: changes whenever the prompt wording does.
+
+    The category templates count only for a dataset with categories, so other datasets' caches stay valid."""
     templates = [SYSTEM_TEMPLATE, USER_TEMPLATE, LABEL_LINE_TEMPLATE, INSTRUCTION_TEMPLATE, HINT_TEMPLATE]
+    if categories:
+        templates += [CATEGORIES_TEMPLATE, CATEGORY_LINE_TEMPLATE, CATEGORY_STEPS_TEMPLATE]
     return hashlib.sha256(json.dumps(templates).encode("utf-8")).hexdigest()
 
 
 def rationale_prompt(
-    dataset_task: str, labels: list[LabelDefinition], example: Example, hint: str | None = None
+    dataset_task: str,
+    labels: list[LabelDefinition],
+    example: Example,
+    hint: str | None = None,
+    *,
+    categories: Sequence[Category] = (),
+    default_label: str = "",
 ) -> list[ChatMessage]:
     """The system and user turns asking the teacher to label `example` step by step (or to justify `hint`)."""
     names = ", ".join(label.name for label in labels)
@@ -68,6 +86,12 @@ def rationale_prompt(
     if hint is not None:
         instruction = HINT_TEMPLATE.format(gold=hint)
     definitions = "\n".join(LABEL_LINE_TEMPLATE.format(name=x.name, description=x.description) for x in labels)
+    if categories:
+        lines = "\n".join(
+            CATEGORY_LINE_TEMPLATE.format(name=c.name, action=c.action, description=c.description) for c in categories
+        )
+        definitions += CATEGORIES_TEMPLATE.format(categories=lines, default=default_label)
+        instruction += CATEGORY_STEPS_TEMPLATE
     user = USER_TEMPLATE.format(task=dataset_task, labels=definitions, text=example.text, instruction=instruction)
     return [ChatMessage("system", SYSTEM_TEMPLATE), ChatMessage("user", user)]
 
@@ -197,8 +221,15 @@ def sample_rationale(
     stats: CollectionStats | None = None,
 ) -> Rationale:
     """One rationale for `example` (correct or not), from the cache when this exact prompt was asked before."""
-    messages = rationale_prompt(dataset.task, dataset.labels, example, spec.hint)
-    key = CacheKey(teacher.id, example.id, template_sha256(), spec.sample_index)
+    messages = rationale_prompt(
+        dataset.task,
+        dataset.labels,
+        example,
+        spec.hint,
+        categories=dataset.categories,
+        default_label=dataset.default_label,
+    )
+    key = CacheKey(teacher.id, example.id, template_sha256(categories=bool(dataset.categories)), spec.sample_index)
     reply = cached_or_asked(
         teacher, cache, key, messages, spec, max_tokens=max_tokens, stats=stats or CollectionStats()
     )

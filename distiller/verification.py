@@ -4,9 +4,14 @@ The teacher is shown the task, the label definitions and the rule's condition al
 "label it X" conclusion) and asked which label such a message gets. A rule whose condition reads as
 another label ("If the text does not contain any harmful content, label it harmful.") is dropped,
 with a note saying what the teacher read. Replies are cached like rationales.
+
+With a taxonomy the check is stricter: the teacher is asked which *category* the condition describes,
+and it must be the rule's own; and a generic rule, whose condition names nothing a reader can check
+beyond "harmful" or "inappropriate" content, is dropped before any teacher is asked.
 """
 
 import hashlib
+import re
 from collections.abc import Sequence
 
 from distiller.abstraction import RULE_SHAPE, Candidate
@@ -25,6 +30,26 @@ TEMPLATE = (
     "`Answer: <label>` where <label> is one of: {names}."
 )
 TEMPLATE_SHA256 = hashlib.sha256(f"{SYSTEM}\n{TEMPLATE}".encode()).hexdigest()
+CATEGORY_TEMPLATE = (
+    "Task: {task}\n\nCategories:\n{categories}\n- none: none of the above\n\n"
+    "Suppose a message has this property: {condition}.\n\n"
+    "Which category fits such a message? Reason in one or two sentences, then end with a line "
+    "`Answer: <category>` where <category> is one of: {names}."
+)
+CATEGORY_TEMPLATE_SHA256 = hashlib.sha256(f"{SYSTEM}\n{CATEGORY_TEMPLATE}".encode()).hexdigest()
+NO_CATEGORY = "none"
+# Words that say only that something is bad: a condition made of nothing else is not checkable.
+_GENERIC_WORDS = (
+    "a an the and or of to in on for with without by any some such this that it its is are be been being "
+    "if message messages text texts post content contents contains contain containing includes include "
+    "including has have having uses use using language material statement statements something anything "
+    "harmful harm harms offensive inappropriate toxic negative bad unsafe problematic objectionable "
+    "unacceptable acceptable appropriate potentially possibly may might could considered deemed seems "
+    "violates violate violating policy policies guideline guidelines rules community standards type kind "
+    "form nature clearly explicitly likely other others elements element aspects aspect information"
+)
+GENERIC_WORDS = frozenset(_GENERIC_WORDS.split())
+MIN_SPECIFIC_WORDS = 2
 
 
 def verify(
@@ -33,10 +58,27 @@ def verify(
     """The candidates whose condition the teacher reads as their target label, and notes on the others.
 
     Without a teacher (or a cache) nothing can be checked: every candidate passes, and a note says so."""
+    notes = []
+    if dataset.categories:
+        generic = [candidate for candidate in candidates if is_generic(candidate.text)]
+        notes += [f"dropped as generic (nothing checkable): '{candidate.text}'" for candidate in generic]
+        candidates = [candidate for candidate in candidates if candidate not in generic]
     if teacher is None or cache is None:
-        return list(candidates), ["rules not verified: no teacher"]
-    kept, notes = [], []
+        return list(candidates), [*notes, "rules not verified: no teacher"]
+    kept = []
     for candidate in candidates:
+        if dataset.categories and candidate.pattern.category:
+            category = _category_of_condition(candidate, dataset, teacher, cache)
+            if category is None or category == candidate.pattern.category:
+                kept.append(candidate)
+                if category is None:
+                    notes.append(f"kept unverified (the teacher gave no clear category): '{candidate.text}'")
+            else:
+                notes.append(
+                    f"dropped: the teacher reads the condition as {category}, not {candidate.pattern.category}: "
+                    f"'{candidate.text}'"
+                )
+            continue
         read_as = _label_of_condition(candidate, dataset, teacher, cache)
         if read_as is None or read_as == candidate.target_label:
             kept.append(candidate)
@@ -47,12 +89,44 @@ def verify(
     return kept, notes
 
 
-def _label_of_condition(candidate: Candidate, dataset: Dataset, teacher: Teacher, cache: TeacherCache) -> str | None:
+def is_generic(rule: str) -> bool:
+    """Whether a rule's condition names fewer than `MIN_SPECIFIC_WORDS` words beyond "harmful content"."""
+    match = RULE_SHAPE.match(rule.rstrip("."))
+    condition = match["condition"] if match else rule
+    words = {word for word in re.findall(r"[a-z]+", condition.lower()) if word not in GENERIC_WORDS}
+    return len(words) < MIN_SPECIFIC_WORDS
+
+
+def _category_of_condition(candidate: Candidate, dataset: Dataset, teacher: Teacher, cache: TeacherCache) -> str | None:
+    names = [category.name for category in dataset.categories] + [NO_CATEGORY]
+    prompt = CATEGORY_TEMPLATE.format(
+        task=dataset.task,
+        categories="\n".join(f"- {category.name}: {category.description}" for category in dataset.categories),
+        condition=_condition(candidate),
+        names=", ".join(names),
+    )
+    rule_id = "rule:" + hashlib.sha256(candidate.text.encode()).hexdigest()[:16]
+    key = CacheKey(teacher.id, rule_id, CATEGORY_TEMPLATE_SHA256, VERIFY_SAMPLE)
+    messages = [ChatMessage("system", SYSTEM), ChatMessage("user", prompt)]
+    try:
+        reply = cached_or_asked(
+            teacher, cache, key, messages, SampleSpec(VERIFY_SAMPLE, 0.0, 0), max_tokens=MAX_VERIFY_TOKENS,
+            stats=CollectionStats(),
+        )  # fmt: skip
+    except TeacherError:
+        return None  # a replay without this check recorded: the rule stays, unverified
+    return parse_answer(reply, names)
+
+
+def _condition(candidate: Candidate) -> str:
     match = RULE_SHAPE.match(candidate.text.rstrip("."))
-    condition = match["condition"] if match else candidate.text
+    return (match["condition"] if match else candidate.text).strip()
+
+
+def _label_of_condition(candidate: Candidate, dataset: Dataset, teacher: Teacher, cache: TeacherCache) -> str | None:
     labels = "\n".join(f"- {label.name}: {label.description}" for label in dataset.labels)
     prompt = TEMPLATE.format(
-        task=dataset.task, labels=labels, condition=condition.strip(), names=", ".join(dataset.label_names)
+        task=dataset.task, labels=labels, condition=_condition(candidate), names=", ".join(dataset.label_names)
     )
     rule_id = "rule:" + hashlib.sha256(candidate.text.encode()).hexdigest()[:16]
     key = CacheKey(teacher.id, rule_id, TEMPLATE_SHA256, VERIFY_SAMPLE)

@@ -1,5 +1,6 @@
 """Abstraction: teacher rules validated, fallback rules, duplicates merged and conflicts resolved."""
 
+from dataclasses import replace
 from pathlib import Path
 
 from distiller.abstraction import abstract, fallback_rule, merge, valid_rule
@@ -7,7 +8,7 @@ from distiller.examples import Dataset
 from distiller.mining import Pattern, Step
 from distiller.teacher import FakeTeacher
 from distiller.teacher_cache import TeacherCache
-from schemas import LabelDefinition
+from schemas import Category, LabelDefinition
 from tests.distiller.test_mining import bag_of_words
 
 DATASET = Dataset(
@@ -61,3 +62,21 @@ def test_duplicates_merge_and_conflicts_keep_the_stronger_rule() -> None:
     assert [c.pattern for c in kept] == [strong]
     assert kept[0].example_ids == {"a", "b", "c", "d", "e", "f", "g"}
     assert len(notes) == 2
+
+
+def test_a_pattern_mined_in_a_category_asks_for_one_concrete_rule_of_it(tmp_path: Path) -> None:
+    """The teacher is told the category and its description and warned off generic rules."""
+    taxonomy = replace(
+        DATASET,
+        labels=[LabelDefinition(name="allow", description="a"), LabelDefinition(name="block", description="b")],
+        default_label="allow",
+        categories=[Category(name="threat", action="block", description="Threats of violence against people.")],
+    )
+    steps = tuple(Step("the text says it will hurt someone", example, "block", False, "threat") for example in "ab")
+    threat = Pattern(steps, ("the text says it will hurt someone",), "block", 2, 1.0, "threat")
+    teacher = FakeTeacher(["If the message says the writer will hurt someone, label it block."])
+    [candidate] = abstract([threat], taxonomy, teacher, TeacherCache(tmp_path / "cache.jsonl"))
+    assert candidate.text == "If the message says the writer will hurt someone, label it block."
+    prompt = teacher.calls[0].messages[-1].content
+    assert "category 'threat' (Threats of violence against people)" in prompt
+    assert "Never write a generic rule" in prompt

@@ -3,6 +3,7 @@
 from distiller.abstraction import Candidate
 from distiller.assembly import AssemblySettings, CountTokens, assemble, baseline_prompt, category_for
 from distiller.examples import Dataset, Example
+from distiller.mining import Pattern, Step
 from schemas import Category, LabelDefinition, PromptVersion
 from stream.student.prompt_format import render_prefix
 from tests.distiller.test_abstraction import DATASET, pattern
@@ -79,7 +80,8 @@ def test_baseline_is_the_prompt_without_instructions() -> None:
 
 
 def test_a_rule_names_the_category_most_of_its_evidence_belongs_to() -> None:
-    """With a taxonomy, each rule's category is its supporting examples' majority among matching actions."""
+    """With a taxonomy, a rule mined in a category names it; otherwise its supporting examples' majority among
+    matching actions."""
     dataset = Dataset(
         name="tax",
         task="t",
@@ -97,8 +99,10 @@ def test_a_rule_names_the_category_most_of_its_evidence_belongs_to() -> None:
         "d": Example("d", "hello", "allow", category="none"),
     }
 
-    class Rule:
-        example_ids = frozenset({"a", "b", "c", "d"})
-        target_label = "block"
-
-    assert category_for(Rule(), examples, dataset) == "threat"  # type: ignore[arg-type]
+    steps = tuple(Step("s", example_id, examples[example_id].label, False) for example_id in "abcd")
+    pooled = Candidate("If x, label it block.", "block", Pattern(steps, ("s",), "block", 4, 0.75), "teacher")
+    assert category_for(pooled, examples, dataset) == "threat"
+    mined_in_spam = Candidate(
+        "If x, label it block.", "block", Pattern(steps, ("s",), "block", 4, 1, "spam"), "teacher"
+    )
+    assert category_for(mined_in_spam, examples, dataset) == "spam"  # the category it was mined in wins

@@ -71,3 +71,16 @@ def test_rare_logic_is_dropped() -> None:
     """A pattern backed by fewer than min_support examples does not become an instruction."""
     steps = [Step("a lonely reasoning step about weather", "e1", "unrelated", False)]
     assert mine_patterns(steps, bag_of_words, min_support=2) == []
+
+
+def test_with_a_taxonomy_each_category_is_mined_on_its_own() -> None:
+    """Steps of one label but two categories make two patterns, each naming its category; purity is by category."""
+    steps = [
+        Step("the text asks how to build a weapon at home", f"w{i}", "block", False, "dangerous") for i in range(3)
+    ]
+    steps += [Step("the text says people of a group are vermin", f"h{i}", "block", False, "hate") for i in range(3)]
+    steps.append(Step("the text asks how to build a weapon at home", "h9", "block", False, "hate"))
+    patterns = mine_patterns(steps, bag_of_words, similarity=0.5, min_support=3)
+    assert {(p.category, p.label, p.support) for p in patterns} == {("dangerous", "block", 3), ("hate", "block", 3)}
+    dangerous = next(p for p in patterns if p.category == "dangerous")
+    assert dangerous.purity == 0.75  # h9 reads like a weapons request but is filed under hate

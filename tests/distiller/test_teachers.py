@@ -29,7 +29,7 @@ from distiller.rationales import (
 from distiller.teacher import ChatMessage, CompletionRequest, FakeTeacher, Teacher
 from distiller.teacher_cache import CachedMessage, CacheKey, CacheRecord, TeacherCache
 from distiller.teachers import OpenAICompatibleTeacher, OpenAITeacherSettings, cached_sha256
-from schemas import LabelDefinition
+from schemas import Category, LabelDefinition
 from stream.settings import WorkerSettings
 from stream.student.chunked_models import QWEN_CODER_1_5B
 
@@ -146,6 +146,19 @@ def test_rationale_prompt_with_hint_names_the_gold_label(dataset: Dataset, examp
     """A hinted prompt tells the teacher the correct label and asks it to explain why."""
     _, user = rationale_prompt(dataset.task, dataset.labels, examples[1], hint="anti_stereotype")
     assert "The correct label is anti_stereotype. Explain step by step why" in user.content
+
+
+def test_a_taxonomy_reaches_the_rationale_prompt_and_its_cache_key(dataset: Dataset, examples: list[Example]) -> None:
+    """With categories, the teacher sees each one with its action and must name the deciding words and the
+    category; the cache key changes with them, and stays as it was for a dataset without any."""
+    categories = [Category(name="threat", action="block", description="Threats of violence.")]
+    _, user = rationale_prompt(dataset.task, dataset.labels, examples[0], categories=categories, default_label="allow")
+    assert "- threat (block): Threats of violence." in user.content
+    assert "- none (allow): none of the above." in user.content
+    assert "say which category they fall in" in user.content
+    _, plain = rationale_prompt(dataset.task, dataset.labels, examples[0])
+    assert "Categories" not in plain.content
+    assert template_sha256(categories=True) != template_sha256()
 
 
 def test_template_sha256_follows_the_wording(monkeypatch: pytest.MonkeyPatch) -> None:

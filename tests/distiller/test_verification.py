@@ -1,11 +1,14 @@
 """Rule verification: a rule whose condition reads as another label never reaches a prompt."""
 
+from dataclasses import replace
 from pathlib import Path
 
 from distiller.abstraction import Candidate
+from distiller.mining import Pattern, Step
 from distiller.teacher import CompletionRequest, FakeTeacher
 from distiller.teacher_cache import TeacherCache
-from distiller.verification import verify
+from distiller.verification import is_generic, verify
+from schemas import Category, LabelDefinition
 from tests.distiller.test_abstraction import DATASET, pattern
 
 CONTRADICTION = "If the sentence does not generalise about any group, label it stereotype."
@@ -48,3 +51,50 @@ def test_without_a_teacher_rules_pass_unverified() -> None:
     kept, notes = verify([candidate(CONTRADICTION)], DATASET, None, None)
     assert len(kept) == 1
     assert notes == ["rules not verified: no teacher"]
+
+
+TAXONOMY = replace(
+    DATASET,
+    labels=[LabelDefinition(name="allow", description="a"), LabelDefinition(name="block", description="b")],
+    default_label="allow",
+    categories=[
+        Category(name="dangerous", action="block", description="Requests for help with weapons."),
+        Category(name="hate", action="block", description="Hateful talk about groups."),
+    ],
+)
+WEAPONS = "If the message asks how to build a weapon at home, label it block."
+SLUR = "If the message calls a group of people vermin, label it block."
+GENERIC = "If the message contains harmful, offensive or inappropriate content, label it block."
+
+
+def categorised(text: str, category: str) -> Candidate:
+    steps = tuple(Step(text, example, "block", False, category) for example in ("a", "b"))
+    return Candidate(text, "block", Pattern(steps, (text,), "block", 2, 1.0, category), "teacher")
+
+
+def reads_categories(request: CompletionRequest) -> str:
+    """A teacher that files weapons under dangerous and everything else under hate."""
+    category = "dangerous" if "weapon" in request.messages[-1].content.split("property:")[1] else "hate"
+    return f"That is {category}.\nAnswer: {category}"
+
+
+def test_with_a_taxonomy_a_rule_must_read_as_its_own_category(tmp_path: Path) -> None:
+    """The teacher is asked for the condition's category; a rule filed under another one is dropped."""
+    teacher = FakeTeacher(reads_categories)
+    cache = TeacherCache(tmp_path / "cache.jsonl")
+    candidates = [categorised(WEAPONS, "dangerous"), categorised(SLUR, "hate"), categorised(WEAPONS, "hate")]
+    kept, notes = verify(candidates, TAXONOMY, teacher, cache)
+    assert [(c.text, c.pattern.category) for c in kept] == [(WEAPONS, "dangerous"), (SLUR, "hate")]
+    assert notes == [f"dropped: the teacher reads the condition as dangerous, not hate: '{WEAPONS}'"]
+    assert "dangerous, hate, none" in teacher.calls[0].messages[-1].content
+
+
+def test_with_a_taxonomy_a_generic_rule_is_dropped_unasked(tmp_path: Path) -> None:
+    """'Harmful or inappropriate content' names nothing a reader can check: it goes before the teacher is asked."""
+    teacher = FakeTeacher(reads_categories)
+    kept, notes = verify([categorised(GENERIC, "hate")], TAXONOMY, teacher, TeacherCache(tmp_path / "c.jsonl"))
+    assert kept == []
+    assert notes == [f"dropped as generic (nothing checkable): '{GENERIC}'"]
+    assert teacher.calls == []
+    assert not is_generic(WEAPONS)
+    assert is_generic("If the message contains hateful content, label it block.")
