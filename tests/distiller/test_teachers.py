@@ -5,7 +5,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from distiller.examples import Dataset, Example
 from distiller.rationales import (
     RATIONALIZATION_SAMPLE_INDEX,
     SampleSpec,
+    answered_label,
     collect_rationales,
     parse_answer,
     parse_steps,
@@ -542,3 +543,18 @@ def test_local_teacher_labels_a_stereoset_item(dataset: Dataset, tmp_path: Path)
     )
     assert teacher.id.startswith("local:qwen2.5-coder-1.5b-instruct@cc324af070c2")
     assert rationale.predicted in dataset.label_names
+
+
+def test_an_answer_naming_a_category_means_its_action(dataset: Dataset) -> None:
+    """A teacher shown a taxonomy sometimes answers the category ("Answer: none"): it counts as that category's
+    label; without a taxonomy such an answer is no label at all."""
+    taxonomy = replace(
+        dataset,
+        labels=[LabelDefinition(name="allow", description="a"), LabelDefinition(name="block", description="b")],
+        default_label="allow",
+        categories=[Category(name="threat", action="block", description="Threats of violence.")],
+    )
+    assert answered_label("1. A threat.\nAnswer: threat", taxonomy) == "block"
+    assert answered_label("1. Harmless.\nAnswer: none", taxonomy) == "allow"
+    assert answered_label("1. Harmless.\nAnswer: allow", taxonomy) == "allow"
+    assert answered_label("1. A threat.\nAnswer: threat", dataset) is None
