@@ -20,6 +20,7 @@ import faust
 import structlog
 from faust.types import TP
 
+from schemas import ShadowDisagreement
 from stream.batch import BatchOutcome, BatchProcessor
 from stream.breaker import CircuitOpenError
 from stream.faults import inject_agent_crash_if_asked
@@ -28,6 +29,7 @@ from stream.metrics import WorkerMetrics
 from stream.policy import ServingPolicy
 from stream.records import IncomingRecord
 from stream.settings import WorkerSettings
+from stream.shadow import ShadowComparer, ShadowLimits
 
 log = structlog.get_logger("stream.app")
 RAW = "raw"
@@ -76,7 +78,9 @@ def create_app(settings: WorkerSettings, processor: BatchProcessor, hooks: AppHo
         app.topic(settings.shadow_topic, key_type=bytes, value_type=bytes),
     )
     limits = HandlerLimits(settings.breaker_cooldown_s, settings.publish_timeout_s, settings.retries_before_unhealthy)
-    handler = BatchHandler(processor, outputs, health, limits, metrics)
+    shadow_limits = ShadowLimits(settings.shadow_sample_percent, settings.shadow_budget_s)
+    shadow = ShadowComparer(shadow_limits, metrics, outputs.publish_shadow)
+    handler = BatchHandler(processor, outputs, health, limits, metrics, shadow=shadow)
     watchdog = ProgressWatchdog(handler, health, metrics, settings.progress_timeout_s)
 
     @app.agent(requests)
@@ -96,6 +100,12 @@ def create_app(settings: WorkerSettings, processor: BatchProcessor, hooks: AppHo
         except BaseException as exc:
             log.critical("agent_crashed", error=repr(exc), exc_info=True)
             on_crash(exc)
+
+    @app.on_before_shutdown.connect
+    async def drain_shadow(_app: Any, /, *_args: Any, signal: Any, **_kwargs: Any) -> None:
+        # The consumer has stopped and the producer is flushed next: comparisons in flight still get out.
+        await shadow.drain()
+        shadow.close()
 
     @app.timer(HEALTH_TIMER_S)  # type: ignore[untyped-decorator]  # faust's timer decorator is untyped
     async def heartbeat() -> None:
@@ -117,9 +127,16 @@ class Outputs:
         """Send every output and wait until the broker has acknowledged each one, at most `timeout_s`."""
         await asyncio.wait_for(self._send_all(outcome), timeout_s)
 
+    async def publish_shadow(self, disagreements: list[ShadowDisagreement]) -> None:
+        """Send the shadow's disagreements with one batch and wait for the broker's acknowledgements."""
+        pending = [
+            await self._shadow.send(key=item.served.key.encode(), value=item.model_dump_json().encode())
+            for item in disagreements
+        ]
+        await asyncio.gather(*pending)
+
     async def _send_all(self, outcome: BatchOutcome) -> None:
-        """Decisions and dead letters must be acknowledged; the shadow's comparisons are sent after them and
-        a failure there costs only the comparison (logged), never the batch."""
+        """Every decision and dead letter, each acknowledged by the broker."""
         pending: list[Awaitable[Any]] = []
         for decision in outcome.decisions:
             value = decision.model_dump_json().encode()
@@ -128,14 +145,6 @@ class Outputs:
             key = f"{letter.topic}:{letter.partition}:{letter.offset}".encode()
             pending.append(await self._dlq.send(key=key, value=letter.model_dump_json().encode()))
         await asyncio.gather(*pending)
-        try:
-            shadow = [
-                await self._shadow.send(key=item.served.key.encode(), value=item.model_dump_json().encode())
-                for item in outcome.shadow_disagreements
-            ]
-            await asyncio.gather(*shadow)
-        except Exception as exc:
-            log.warning("shadow_publish_failed", error=repr(exc), disagreements=len(outcome.shadow_disagreements))
 
 
 @dataclass(frozen=True)
@@ -157,8 +166,11 @@ class BatchHandler:
         health: HealthFile,
         limits: HandlerLimits | None = None,
         metrics: WorkerMetrics | None = None,
+        *,
+        shadow: ShadowComparer | None = None,
     ) -> None:
         self._processor = processor
+        self._shadow = shadow
         self._outputs = outputs
         self._health = health
         self._limits = limits or HandlerLimits()
@@ -209,6 +221,8 @@ class BatchHandler:
             self._health.set(HealthStatus.OK)
             self._metrics.circuit_open.set(0)
             self._count(records, outcome)
+            if self._shadow is not None:
+                self._shadow.submit(outcome.shadow_job)  # after the acks, in the background
             return
 
     def _count(self, records: list[IncomingRecord], outcome: BatchOutcome) -> None:

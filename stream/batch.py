@@ -2,7 +2,8 @@
 
 Each request is decided by the student its batch's `ServingPolicy` assigns (production, or the
 canary for the canary's share); the decision is stamped with that student's prompt version. With a
-shadow in the policy, the shadow also scores every request and its disagreements are collected.
+shadow in the policy, the outcome carries the sample the shadow re-scores later, off the batch path
+(`stream.shadow`).
 
 Nothing a single message does can escape: a record that does not decode is dead-lettered with its
 reason; a message the model fails on is retried alone and then dead-lettered; a decision that cannot
@@ -19,19 +20,13 @@ from datetime import UTC, datetime
 
 import structlog
 
-from schemas import (
-    DeadLetter,
-    DeadLetterReason,
-    ModerationDecision,
-    ModerationRequest,
-    ShadowDecision,
-    ShadowDisagreement,
-)
+from schemas import DeadLetter, DeadLetterReason, ModerationDecision, ModerationRequest
 from stream.breaker import CircuitBreaker
 from stream.errors import InferenceError
 from stream.metrics import WorkerMetrics
-from stream.policy import Role, ServingPolicy, in_canary
+from stream.policy import Role, ServingPolicy
 from stream.records import IncomingRecord, RejectedMessage, dead_letter, parse_request
+from stream.shadow import ShadowJob, shadow_job
 from stream.student.protocol import Classification, StudentModel
 
 Pending = list[tuple[IncomingRecord, ModerationRequest]]
@@ -41,14 +36,6 @@ MS_PER_S = 1000.0
 DEFAULT_BREAKER_THRESHOLD = 20
 DEFAULT_MODEL_TIMEOUT_S = 60.0
 PROBE_TEXT = "Hello, how is everyone doing today?"  # fits any context a prompt fits, decodes on any working model
-
-
-@dataclass(frozen=True)
-class ShadowLimits:
-    """How much of production's time the shadow may take: a sample of the requests, a budget per batch."""
-
-    sample_percent: float = 100.0  # of decided requests (by request-id hash, so a retried batch samples alike)
-    budget_s: float = 10.0  # past this the batch's comparison is skipped and counted
 
 
 @dataclass(frozen=True)
@@ -73,11 +60,12 @@ class _Timing:
 
 @dataclass
 class BatchOutcome:
-    """What a batch produced: one decision per valid request, one dead letter per rejected record."""
+    """What a batch produced: one decision per valid request, one dead letter per rejected record, and the
+    sample the shadow re-scores once the batch is published (None without a shadow)."""
 
     decisions: list[ModerationDecision] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
-    shadow_disagreements: list[ShadowDisagreement] = field(default_factory=list)
+    shadow_job: ShadowJob | None = None
 
 
 class BatchProcessor:
@@ -92,11 +80,11 @@ class BatchProcessor:
         metrics: WorkerMetrics | None = None,
         *,
         model_timeout_s: float = DEFAULT_MODEL_TIMEOUT_S,
-        shadow: "ShadowLimits | None" = None,
+        shadow_sample_percent: float = 100.0,
     ) -> None:
         self._executor = executor
         self._model_timeout_s = model_timeout_s
-        self._shadow_limits = shadow or ShadowLimits()
+        self._shadow_sample_percent = shadow_sample_percent
         self._metrics = metrics or WorkerMetrics()
         self._worker_id = worker_id
         self._max_message_bytes = max_message_bytes
@@ -125,9 +113,8 @@ class BatchProcessor:
         for student, role, group in groups.values():
             fallback = policy.production if role is Role.CANARY else None
             await self._decide(Decider(student, role, fallback, trip_breaker), group, started, outcome)
-        if policy.shadow is not None and outcome.decisions:
-            texts = {request.id: request.text for _record, request in requests}
-            await self._shadow(policy.shadow, outcome, texts)
+        texts = {request.id: request.text for _record, request in requests}
+        outcome.shadow_job = shadow_job(policy.shadow, outcome.decisions, texts, self._shadow_sample_percent)
         self._log_batch(records, outcome, started, policy)
         return outcome
 
@@ -147,7 +134,6 @@ class BatchProcessor:
             metrics.end_to_end_seconds.observe(max((now - request_time).total_seconds(), 0.0))
         for letter in outcome.dead_letters:
             metrics.dead_letters.labels(letter.reason.value).inc()
-        metrics.shadow_disagreements.inc(len(outcome.shadow_disagreements))
 
     def _parse(self, record: IncomingRecord) -> ModerationRequest:
         try:
@@ -206,32 +192,6 @@ class BatchProcessor:
         except Exception:  # one bad message must not sink its neighbours: retry one by one
             return [await loop.run_in_executor(self._executor, _classify_one, student, text) for text in texts]
 
-    async def _shadow(self, shadow: StudentModel, outcome: BatchOutcome, texts_by_id: dict[str, str]) -> None:
-        """Score a sample of the decided requests (by request-id hash) with the shadow too, within the shadow's
-        time budget; keep the disagreements. A shadow failure or timeout costs nothing but the comparison."""
-        sampled = [d for d in outcome.decisions if in_canary(d.request_id, self._shadow_limits.sample_percent)]
-        if not sampled:
-            return
-        texts = [texts_by_id[decision.request_id] for decision in sampled]
-        loop = asyncio.get_running_loop()
-        try:
-            call = loop.run_in_executor(self._executor, shadow.classify, texts)
-            answers: list[Classification | Exception] = list(await asyncio.wait_for(call, self._shadow_limits.budget_s))
-        except TimeoutError:
-            self._metrics.shadow_skipped.inc(len(sampled))
-            log.warning("shadow_over_budget", budget_s=self._shadow_limits.budget_s, requests=len(sampled))
-            return
-        except Exception as exc:
-            log.warning("shadow_failed", error=repr(exc), requests=len(sampled))
-            return
-        for decision, answer in zip(sampled, answers, strict=True):
-            if isinstance(answer, Exception):
-                log.warning("shadow_failed", request_id=decision.request_id, error=repr(answer))
-                continue
-            disagreement = _disagreement(decision, shadow, answer)
-            if disagreement is not None:
-                outcome.shadow_disagreements.append(disagreement)
-
     def _decision(
         self,
         student: StudentModel,
@@ -283,7 +243,7 @@ class BatchProcessor:
             labels=dict(Counter(decision.label for decision in outcome.decisions)),
             dlq_reasons=dict(Counter(letter.reason.value for letter in outcome.dead_letters)),
             versions=dict(Counter(decision.prompt_version for decision in outcome.decisions)),
-            shadow_disagreements=len(outcome.shadow_disagreements),
+            shadow_sample=len(outcome.shadow_job.decisions) if outcome.shadow_job else 0,
             generation=policy.generation,
         )
 
@@ -293,27 +253,3 @@ def _classify_one(student: StudentModel, text: str) -> Classification | Exceptio
         return student.classify([text])[0]
     except Exception as exc:  # handed back as this message's failure
         return exc
-
-
-def _disagreement(
-    served: ModerationDecision, shadow: StudentModel, answer: Classification
-) -> ShadowDisagreement | None:
-    only_served = sorted(set(served.instruction_ids) - set(answer.instruction_ids))
-    only_shadow = sorted(set(answer.instruction_ids) - set(served.instruction_ids))
-    label_differs = answer.label != served.label
-    if not (label_differs or only_served or only_shadow):
-        return None
-    prompt = shadow.prompt
-    return ShadowDisagreement(
-        served=served,
-        shadow=ShadowDecision(
-            prompt_version=prompt.version,
-            prompt_sha256=prompt.sha256,
-            label=answer.label,
-            probabilities=answer.probabilities,
-            instruction_ids=answer.instruction_ids,
-        ),
-        label_differs=label_differs,
-        instructions_only_served=only_served,
-        instructions_only_shadow=only_shadow,
-    )

@@ -20,7 +20,7 @@ import structlog
 
 from schemas import PromptVersion
 from stream.app import AppHooks, create_app
-from stream.batch import BatchProcessor, ShadowLimits
+from stream.batch import BatchProcessor
 from stream.breaker import CircuitBreaker
 from stream.health import Component, HealthFile, HealthStatus
 from stream.logging import configure_logging
@@ -134,7 +134,7 @@ def _run(settings: WorkerSettings) -> int:
                 breaker,
                 metrics,
                 model_timeout_s=settings.model_timeout_s,
-                shadow=ShadowLimits(settings.shadow_sample_percent, settings.shadow_budget_s),
+                shadow_sample_percent=settings.shadow_sample_percent,
             )
 
             def on_crash(exc: BaseException) -> None:

@@ -1,11 +1,13 @@
 """`LlamaStudent`: the real student, a GGUF model scoring short cues after a cached prompt prefix."""
 
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from schemas import EngineRecord, ModelId, PromptVersion, ScoringMode
+from stream.errors import InferenceError
 from stream.student.llama_context import ContextSettings, LlamaContext, Logits
 from stream.student.model_file import ModelFile
 from stream.student.prefix_cache import PrefixCache, PrefixKey, PrefixLoad
@@ -33,6 +35,10 @@ class LlamaStudent:
     def __init__(self, model_file: ModelFile, prompt: PromptVersion, settings: EngineSettings) -> None:
         self._model_file = model_file
         self._settings = settings
+        # Two threads may hold one student (the shadow's, and the model's once that version is promoted):
+        # calls take turns, and a close waits for the call in progress.
+        self._lock = threading.Lock()
+        self._closed = False
         self._context = LlamaContext(model_file.path, settings.context)
         try:
             self._prefix_cache = None if settings.prefix_cache_dir is None else PrefixCache(settings.prefix_cache_dir)
@@ -75,11 +81,22 @@ class LlamaStudent:
 
     def use_prompt(self, prompt: PromptVersion) -> None:
         """Switch to another prompt version: evaluate (or restore) its prefix and recalibrate."""
-        self._scorer = self._prepare(prompt)
+        with self._lock:
+            self._check_open()
+            self._scorer = self._prepare(prompt)
 
     def classify(self, texts: Sequence[str]) -> list[Classification]:
         """One classification per text, in order: each read normalised, a long one window by window, its most
         severe window deciding (`stream.student.reading`)."""
+        with self._lock:
+            self._check_open()
+            return self._classify(texts)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise InferenceError(f"student for {self.prompt.version} is closed")
+
+    def _classify(self, texts: Sequence[str]) -> list[Classification]:
         readings = [normalized(text) for text in texts]
         per_text = [self._windows(text) for text, _changed in readings]
         results = iter(self._score([window + self._end_tokens for parts in per_text for window in parts]))
@@ -161,5 +178,7 @@ class LlamaStudent:
             yield chunk
 
     def close(self) -> None:
-        """Release the model and its context."""
-        self._context.close()
+        """Release the model and its context, once the call in progress (if any) has returned."""
+        with self._lock:
+            self._closed = True
+            self._context.close()

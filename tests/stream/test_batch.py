@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -11,9 +12,9 @@ from aiokafka.errors import KafkaTimeoutError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from schemas import DeadLetterReason, ModelId
+from schemas import DeadLetterReason, ModelId, ModerationDecision, ShadowDisagreement
 from stream.app import BatchHandler, HandlerLimits, ProgressWatchdog
-from stream.batch import BatchOutcome, BatchProcessor, ShadowLimits
+from stream.batch import BatchOutcome, BatchProcessor
 from stream.breaker import CircuitBreaker
 from stream.errors import InferenceError
 from stream.health import Component, HealthFile, HealthStatus, read_health
@@ -21,6 +22,7 @@ from stream.metrics import WorkerMetrics
 from stream.policy import ServingPolicy, in_canary
 from stream.prompts import starter_prompt
 from stream.records import IncomingRecord
+from stream.shadow import ShadowComparer, ShadowJob, ShadowLimits
 from stream.student import FakeStudent
 
 MODEL = ModelId(file_name="fake.gguf", sha256="1" * 64)
@@ -171,8 +173,27 @@ async def test_the_canary_decides_its_share_and_the_shadow_reports_disagreements
     assert {rid for rid, (version, _, _) in by_version.items() if version == "starter-canary"} == canaried
     assert all(by_version[rid][1:] == ("canary", "review") for rid in canaried)
     assert all(by_version[rid][1:] == ("production", "allow") for rid in set(ids) - canaried)
-    assert {d.served.request_id for d in outcome.shadow_disagreements} == set(ids)
-    assert all(d.label_differs and d.shadow.label == "block" for d in outcome.shadow_disagreements)
+    assert shadow.calls == []  # the batch hands its sample over; the shadow scores it later, off the batch path
+    assert outcome.shadow_job is not None
+    found = await compared(outcome.shadow_job)
+    assert {d.served.request_id for d in found} == set(ids)
+    assert all(d.label_differs and d.shadow.label == "block" for d in found)
+
+
+async def compared(job: ShadowJob, limits: ShadowLimits | None = None) -> list[ShadowDisagreement]:
+    """The disagreements a comparer publishes for `job`."""
+    published: list[ShadowDisagreement] = []
+
+    async def publish(disagreements: list[ShadowDisagreement]) -> None:
+        published.extend(disagreements)
+
+    comparer = ShadowComparer(limits or ShadowLimits(), WorkerMetrics(), publish)
+    try:
+        comparer.submit(job)
+        await comparer.drain()
+    finally:
+        comparer.close()
+    return published
 
 
 async def test_a_naive_timestamp_is_decided_and_counted(tmp_path: Path) -> None:
@@ -302,8 +323,39 @@ async def test_when_only_the_messages_fail_the_probe_passes_and_they_are_dead_le
     assert [letter.reason for letter in published.dead_letters] == [DeadLetterReason.INFERENCE_ERROR] * 3
 
 
-async def test_a_slow_shadow_is_skipped_and_production_does_not_wait_for_it() -> None:
-    """Past its budget the shadow's comparison is dropped (and counted); the decisions are all there."""
+async def test_production_never_waits_for_the_shadow(tmp_path: Path) -> None:
+    """A batch is published and its handler returns while the shadow is still scoring its sample (blocked
+    here until the test lets it go); the disagreements are published once it answers."""
+    release = threading.Event()
+
+    class BlockedShadow(FakeStudent):
+        def classify(self, texts):  # type: ignore[no-untyped-def]
+            release.wait(10)
+            return super().classify(texts)
+
+    shadow = BlockedShadow(starter_prompt().variant("blocked"), MODEL, rule=lambda _text: "block")
+    published: list[ShadowDisagreement] = []
+
+    async def publish(disagreements: list[ShadowDisagreement]) -> None:
+        published.extend(disagreements)
+
+    outputs = RecordingOutputs()
+    comparer = ShadowComparer(ShadowLimits(budget_s=10.0), WorkerMetrics(), publish)
+    with ThreadPoolExecutor(1) as executor:
+        processor = BatchProcessor(executor, "w1", 4096)
+        handler = BatchHandler(processor, outputs, HealthFile(tmp_path / "h.json", "w1"), shadow=comparer)  # type: ignore[arg-type]
+        policy = ServingPolicy(FakeStudent(starter_prompt(), MODEL), shadow=shadow)
+        await asyncio.wait_for(handler.handle(records(request("a", "hi"), request("b", "ho")), policy), 5)
+        assert [d.request_id for d in outputs.published[0].decisions] == ["a", "b"]
+        assert published == []  # the shadow is still scoring
+        release.set()
+        await comparer.drain()
+    comparer.close()
+    assert [d.served.request_id for d in published] == ["a", "b"]
+
+
+async def test_a_slow_or_backed_up_shadow_skips_its_samples_and_counts_them() -> None:
+    """Past its budget a comparison is dropped; past `max_pending_batches` a sample is not even started."""
 
     class SlowShadow(FakeStudent):
         def classify(self, texts):  # type: ignore[no-untyped-def]
@@ -311,11 +363,27 @@ async def test_a_slow_shadow_is_skipped_and_production_does_not_wait_for_it() ->
             return super().classify(texts)
 
     metrics = WorkerMetrics()
-    shadow = SlowShadow(starter_prompt().variant("slow-shadow"), MODEL)
-    with ThreadPoolExecutor(1) as executor:
-        processor = BatchProcessor(executor, "w1", 4096, metrics=metrics, shadow=ShadowLimits(100.0, 0.05))
-        policy = ServingPolicy(FakeStudent(starter_prompt(), MODEL), shadow=shadow)
-        outcome = await processor.process(records(request("a", "hi"), request("b", "ho")), policy)
-    assert [d.request_id for d in outcome.decisions] == ["a", "b"]
-    assert outcome.shadow_disagreements == []
+    shadow = SlowShadow(starter_prompt().variant("slow-shadow"), MODEL, rule=lambda _text: "block")
+    served = [await decided(rid) for rid in ("a", "b")]
+    job = ShadowJob(shadow, served, ["hi", "ho"])
+
+    async def publish(_disagreements: list[ShadowDisagreement]) -> None:
+        raise AssertionError("nothing is published past the budget")
+
+    comparer = ShadowComparer(ShadowLimits(budget_s=0.05, max_pending_batches=1), metrics, publish)
+    comparer.submit(job)
+    comparer.submit(job)  # the first is still in hand: this one is skipped at once
     assert metrics.shadow_skipped._value.get() == 2
+    await comparer.drain()
+    comparer.close()
+    assert metrics.shadow_skipped._value.get() == 4
+
+
+async def decided(request_id: str) -> ModerationDecision:
+    """A production decision for `request_id` from the fake student."""
+    with ThreadPoolExecutor(1) as executor:
+        processor = BatchProcessor(executor, "w1", 4096)
+        outcome = await processor.process(
+            records(request(request_id, "hi")), ServingPolicy(FakeStudent(starter_prompt(), MODEL))
+        )
+    return outcome.decisions[0]

@@ -1,13 +1,14 @@
 """The real student on the embedded model: labels, probabilities, batching and hostile input."""
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
 from schemas import PromptVersion, ScoringMode
 from schemas.prompts import LabelDefinition
-from stream.errors import PromptError
+from stream.errors import InferenceError, PromptError
 from stream.prompts import starter_prompt
 from stream.student.budget import check_budget
 from stream.student.factory import build_student
@@ -102,6 +103,22 @@ def test_publishing_checks_the_scorer_as_a_worker_builds_it(student_settings: St
     with pytest.raises(PromptError, match="share a first token"):
         check_budget(student_settings(), clashing_prompt())
     assert check_budget(student_settings(), make_prompt()).prefix_tokens > 0
+
+
+def test_two_threads_take_turns_and_a_closed_student_refuses(student_settings: StudentSettingsFactory) -> None:
+    """The shadow's thread and the model's may hold one student at once (a promoted shadow): their calls take
+    turns and answer as a lone call does; a close waits for them, and a call after it is a clear error."""
+    one = build_student(student_settings(), starter_prompt())
+    try:
+        alone = one.classify(MESSAGES)
+        with ThreadPoolExecutor(2) as pool:
+            both = list(pool.map(one.classify, [MESSAGES, MESSAGES]))
+        assert both == [alone, alone]
+    finally:
+        one.close()
+    with pytest.raises(InferenceError, match="closed"):
+        one.classify(MESSAGES)
+    one.close()  # twice is harmless
 
 
 # Joint decoding shares one llama_decode between batch neighbours; its effect on a label probability
