@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test command: set up, start Kafka and Redis (if not already up), lint, type-check, run every test.
+# The test command: set up, start Kafka and Redis (if not already up), lint, type-check, build the docs,
+# run every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${PLD_VENV:-.venv}"
@@ -20,4 +21,5 @@ trap stop_services EXIT
 "$VENV/bin/ruff" check .
 "$VENV/bin/ruff" format --check .
 "$VENV/bin/mypy" .
+NO_MKDOCS_2_WARNING=1 "$VENV/bin/mkdocs" build --strict --quiet  # the docs site: a broken link or page fails
 "$VENV/bin/pytest" "$@"

@@ -53,49 +53,89 @@ class WorkerSettings(StudentSettings):
     also the env var `PLD_<NAME>`."""
 
     kafka_bootstrap: str = "127.0.0.1:9092"
+    """Kafka bootstrap servers, `host:port[,host:port...]`."""
     kafka_security_protocol: SecurityProtocol = SecurityProtocol.PLAINTEXT
+    """`PLAINTEXT`, `SSL`, `SASL_PLAINTEXT` or `SASL_SSL`."""
     kafka_sasl_mechanism: SaslMechanism = SaslMechanism.PLAIN
+    """`PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`."""
     kafka_sasl_username: str | None = None
+    """The SASL login."""
     kafka_sasl_password: SecretStr | None = None
+    """The SASL password (a secret: also read from the file `pld_kafka_sasl_password` in PLD_SECRETS_DIR)."""
     kafka_ssl_cafile: Path | None = None
-    kafka_ssl_certfile: Path | None = None  # a client certificate, for mutual TLS
+    """CA bundle that signs the brokers' certificates."""
+    kafka_ssl_certfile: Path | None = None
+    """A client certificate, for mutual TLS."""
     kafka_ssl_keyfile: Path | None = None
-    kafka_replication_factor: PositiveInt = 1  # for the topics the worker creates; 3 on a real cluster
-    redis_url: str = "redis://127.0.0.1:6379/0"  # rediss:// for TLS
-    # kept out of the URL, so it never shows in a log line; unset and on loopback: the one `ops` made
+    """The client certificate's private key, for mutual TLS."""
+    kafka_replication_factor: PositiveInt = 1
+    """Replication of the topics the worker creates; 3 on a real cluster."""
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    """The prompt registry's Redis (`rediss://` for TLS); never in the decision path."""
     redis_password: SecretStr | None = Field(default_factory=_local_redis_password)
-    redis_username: str | None = None  # a Redis ACL user; workers need only read and subscribe (ops: pld-worker)
+    """Kept out of the URL, so it never shows in a log line (a secret); unset on loopback: the one `ops` made."""
+    redis_username: str | None = None
+    """A Redis ACL user; workers need only read and subscribe (`ops` and compose: `pld-worker`)."""
     redis_ssl_ca_file: Path | None = None
+    """CA bundle for a `rediss://` Redis."""
     app_id: str = APP_NAME
+    """The consumer group and the registry namespace: workers with one app id share the load and the policy."""
     requests_topic: str = "moderation.requests"
+    """Where moderation requests are read from."""
     decisions_topic: str = "moderation.decisions"
+    """Where decisions are published."""
     dlq_topic: str = "moderation.dlq"
+    """Where dead letters (a rejected record, its reason and its original bytes) are published."""
     shadow_topic: str = "moderation.shadow"
-    topic_partitions: PositiveInt = 4  # several workers in one group share the requests' partitions
+    """Where the shadow version's disagreements with production are published."""
+    topic_partitions: PositiveInt = 4
+    """Partitions of the topics the worker creates: up to this many workers of one group share the requests."""
     max_batch: PositiveInt = Field(default=16, le=64)
+    """Most requests decided in one batch (at most 64)."""
     batch_within_s: PositiveFloat = 0.5
+    """Longest wait to fill a batch before deciding what has arrived."""
     worker_id: str = Field(default_factory=_default_worker_id)
-    prompt_file: Path | None = None  # pin this worker to one prompt version file, outside the registry
-    # Ed25519 keys (PEM files): workers need only the public one; `pld prompt` signs with the private one
+    """This worker's name in decisions, logs and its health file (default: host-pid)."""
+    prompt_file: Path | None = None
+    """Pin this worker to one prompt version file, outside the registry."""
     prompt_public_key: Path | None = Field(default_factory=_local_key("public.pem"))
+    """Ed25519 public key (PEM) that verifies prompt versions and deployments; on loopback: the one `ops` made."""
     prompt_private_key: Path | None = Field(default_factory=_local_key("private.pem"))
-    allow_unsigned_prompts: bool = False  # true accepts unsigned versions and deployments (experiments only)
-    prompt_poll_s: PositiveFloat = 5.0  # the registry is polled this often, besides pub/sub notices
-    redis_timeout_s: PositiveFloat = 2.0  # connect and read timeout of every Redis call
+    """Ed25519 private key (PEM) that `pld prompt` signs with; workers never load it."""
+    allow_unsigned_prompts: bool = False
+    """Accept unsigned versions and deployments (experiments only)."""
+    prompt_poll_s: PositiveFloat = 5.0
+    """How often the registry is polled, besides its pub/sub notices."""
+    redis_timeout_s: PositiveFloat = 2.0
+    """Connect and read timeout of every Redis call."""
     max_message_bytes: PositiveInt = 64 * 1024
+    """Largest request accepted; a bigger record is dead-lettered (`too_large`)."""
     log_level: str = "INFO"
-    breaker_threshold: PositiveInt = 20  # consecutive inference failures that open the circuit breaker
-    breaker_cooldown_s: PositiveFloat = 30.0  # how long an open breaker holds its batch before retrying
-    stop_deadline_s: PositiveFloat = 25.0  # after SIGTERM, exit by force when a clean stop takes longer
-    health_file: Path | None = None  # default: <cache_dir>/health/<app_id>.<worker_id>.json
-    metrics_port: int = Field(default=9464, ge=0, le=65535)  # /metrics and /health over HTTP; 0 turns it off
-    metrics_host: str = "127.0.0.1"  # 0.0.0.0 to be scraped from outside the host (a container's port)
-    progress_timeout_s: PositiveFloat = 120.0  # a batch held this long (or requests waiting, none done) -> red
-    model_timeout_s: PositiveFloat = 60.0  # a model call longer than this counts as an inference failure
-    publish_timeout_s: PositiveFloat = 30.0  # the broker must acknowledge a batch's outputs within this
-    retries_before_unhealthy: PositiveInt = 5  # failed attempts of one batch after which health turns red
-    shadow_sample_percent: float = Field(default=100.0, ge=0.0, le=100.0)  # of decisions the shadow re-scores
-    shadow_budget_s: PositiveFloat = 10.0  # per batch; past it the comparison is skipped (production never waits)
+    """Log level: DEBUG, INFO, WARNING, ERROR."""
+    breaker_threshold: PositiveInt = 20
+    """Consecutive inference failures that open the circuit breaker."""
+    breaker_cooldown_s: PositiveFloat = 30.0
+    """How long an open breaker holds its batch before it probes the model again."""
+    stop_deadline_s: PositiveFloat = 25.0
+    """After SIGTERM, exit by force when a clean stop takes longer."""
+    health_file: Path | None = None
+    """Where the worker writes its health (default: `<cache_dir>/health/<app_id>.<worker_id>.json`)."""
+    metrics_port: int = Field(default=9464, ge=0, le=65535)
+    """Port of `/metrics`, `/health`, `/livez` and `/readyz`; 0 turns them off."""
+    metrics_host: str = "127.0.0.1"
+    """Address the metrics server binds; `0.0.0.0` to be scraped from outside the host (a container)."""
+    progress_timeout_s: PositiveFloat = 120.0
+    """A batch held this long (or requests waiting while none completes) turns health red."""
+    model_timeout_s: PositiveFloat = 60.0
+    """A model call longer than this counts as an inference failure."""
+    publish_timeout_s: PositiveFloat = 30.0
+    """The broker must acknowledge a batch's outputs within this."""
+    retries_before_unhealthy: PositiveInt = 5
+    """Failed attempts of one batch after which health turns red."""
+    shadow_sample_percent: float = Field(default=100.0, ge=0.0, le=100.0)
+    """Share of decisions the shadow re-scores (by request-id hash)."""
+    shadow_budget_s: PositiveFloat = 10.0
+    """Longest shadow comparison of one batch; past it the comparison is skipped (production never waits)."""
 
     @property
     def kafka_security(self) -> KafkaSecurity:

@@ -32,16 +32,24 @@ log = structlog.get_logger(__name__)
 class OpenAITeacherSettings(BaseSettings):
     """Where the teacher lives and how hard to try; each field is also `PLD_TEACHER_<NAME>`."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore", use_attribute_docstrings=True)
 
     base_url: str
+    """The OpenAI-compatible server, e.g. `http://127.0.0.1:8000/v1`."""
     model: str
+    """The model name the server knows the teacher by."""
     api_key: SecretStr | None = None
+    """Bearer token, if the server wants one."""
     timeout_s: PositiveFloat = 120.0
+    """Per-request timeout."""
     max_retries: NonNegativeInt = 5
+    """Retries of a failed call (5xx, 429, network) before it is an error."""
     max_concurrency: PositiveInt = 4
+    """Requests in flight at once."""
     backoff_base_s: PositiveFloat = 1.0
+    """First retry's delay; it doubles each time."""
     backoff_max_s: PositiveFloat = 30.0
+    """Longest delay between retries."""
 
 
 class _RetryableError(Exception):

@@ -39,22 +39,35 @@ class StudentSettings(BaseSettings):
     # Secrets may also come from files named like the variables (`pld_redis_password`) in PLD_SECRETS_DIR
     # (Docker secrets: /run/secrets), so no password is ever on a command line or in an environment dump.
     model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, frozen=True, extra="ignore", secrets_dir=os.environ.get(SECRETS_DIR_ENV) or None
+        env_prefix=ENV_PREFIX,
+        frozen=True,
+        extra="ignore",
+        secrets_dir=os.environ.get(SECRETS_DIR_ENV) or None,
+        use_attribute_docstrings=True,  # each field's docstring is its description (docs/configuration.md)
     )
 
     cache_dir: Path = Field(default_factory=_default_cache_dir)
-    student: str = DEFAULT_STUDENT  # a catalogue name (stream/student/catalogue.py) or a GGUF path
-    model_path: Path | None = None  # a GGUF path; wins over `student` when set
+    """Where models, datasets, prefix states, keys and health files are kept (default: the user cache dir)."""
+    student: str = DEFAULT_STUDENT
+    """A catalogue name (stream/student/catalogue.py) or a GGUF path."""
+    model_path: Path | None = None
+    """A GGUF path; wins over `student` when set."""
     model_sha256: str | None = None
+    """The expected sha256 of the GGUF file; a different file is refused."""
     n_ctx: PositiveInt = 8192
+    """The student's context window in tokens (prompt prefix plus the batch's messages)."""
     n_threads: PositiveInt = Field(default_factory=_default_threads)
+    """CPU threads per decode (default: every core; 1 per process when several workers share a machine)."""
     scoring_mode: ScoringMode = ScoringMode.SINGLE_PASS
+    """`single_pass` (label tokens after the message) or `rule_check` (a yes/no question per rule)."""
     decode: DecodeStrategy = DecodeStrategy.ISOLATED
+    """`isolated` (decisions never depend on batch neighbours) or `joint` (faster; neighbours move them)."""
     max_message_tokens: PositiveInt = 512
-    # llama.cpp's CPU weight repacking ("extra buffer types"): faster matmuls. Turning it off also
-    # avoids the AMX crash of natively built wheels (llama.cpp #20824), at some speed.
+    """Tokens of a message read at once; a longer one is read in windows, the most severe deciding."""
     repack_weights: bool = True
-    prefix_cache_dir: Path | None = None  # default: <cache_dir>/prefix-cache
+    """llama.cpp's CPU weight repacking: faster matmuls; off also avoids the AMX crash of native builds (#20824)."""
+    prefix_cache_dir: Path | None = None
+    """Where prefix KV states are kept (default: `<cache_dir>/prefix-cache`)."""
 
     @property
     def resolved_prefix_cache_dir(self) -> Path:
