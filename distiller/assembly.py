@@ -13,7 +13,7 @@ from distiller.abstraction import Candidate
 from distiller.examples import Dataset, Example
 from schemas import Exemplar, Instruction, InstructionProvenance, PromptVersion
 from schemas.prompts import MAX_EXEMPLAR_CHARS
-from stream.student.prompt_format import RULE_LETTERS
+from stream.student import RULE_LETTERS
 
 MAX_SUPPORTING_IDS = 20
 MAX_EXCERPTS = 3

@@ -16,8 +16,7 @@ import numpy.typing as npt
 
 from distiller.examples import Example
 from schemas import LabelCalibration, PromptVersion
-from stream.student.label_scoring import LOG_FLOOR
-from stream.student.protocol import Classification, StudentModel
+from stream.student import LOG_FLOOR, Classification, StudentModel
 
 BIAS_GRID = np.linspace(-3.0, 3.0, 25)
 PASSES = 3

@@ -30,7 +30,7 @@ from distiller.teacher import Teacher
 from distiller.teacher_cache import TeacherCache
 from schemas import PromptVersion
 from stream.prompts import load_prompt_file
-from stream.student.settings import StudentSettings
+from stream.student import StudentSettings
 
 BASELINE = "baseline: student, no instructions"
 PLD = "PLD: student + distilled instructions"

@@ -19,10 +19,7 @@ from distiller.metrics import evaluate, majority_baseline, random_baseline
 from distiller.moderation_gate import demo_messages
 from distiller.report import AblationRow, SystemResult
 from schemas import PromptVersion
-from stream.student.factory import build_student
-from stream.student.llama_student import LlamaStudent
-from stream.student.protocol import Classification
-from stream.student.settings import StudentSettings
+from stream.student import Classification, LlamaStudent, StudentSettings, build_student
 
 MS_PER_S = 1000.0
 PROGRESS_CHUNK = 16  # messages per student call, so progress shows while a split is scored

@@ -19,7 +19,7 @@ from typing import Any
 
 from distiller.examples import Example
 from distiller.metrics import binary_auc
-from stream.student.protocol import Classification
+from stream.student import Classification
 
 DEMO_FILE = Path(__file__).parent / "data" / "demo_messages.jsonl"
 ALLOW = "allow"

@@ -6,18 +6,15 @@ teacher at all (`--teacher replay`) and anyone can rerun the mining from the rec
 
 import json
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import llama_cpp
-
 from distiller.abstraction import abstract, merge
 from distiller.assembly import AssemblySettings, assemble
 from distiller.datasets import load_dataset, sample
-from distiller.embeddings import StudentEmbedder
 from distiller.errors import TeacherError
 from distiller.evaluation import demo_decisions
 from distiller.examples import Dataset, Split
@@ -30,11 +27,7 @@ from distiller.teacher_cache import TeacherCache
 from distiller.teachers.local_llama import local_teacher
 from distiller.teachers.openai_compat import OpenAICompatibleTeacher, OpenAITeacherSettings
 from distiller.verification import verify
-from schemas import PromptVersion
-from stream.student import ModelFile
-from stream.student.factory import checked_model_file
-from stream.student.prompt_format import chat_format_for, render_prefix
-from stream.student.settings import StudentSettings
+from stream.student import StudentEmbedder, StudentSettings, checked_model_file, prefix_token_counter
 
 
 class TeacherKind(StrEnum):
@@ -123,7 +116,7 @@ def distill(settings: DistillSettings, teacher: Teacher | None = None) -> dict[s
         merged, merge_notes = merge(verified, embedder)
     finally:
         embedder.close()
-    count = token_counter(student)
+    count = prefix_token_counter(student)
     assembly = AssemblySettings(
         version=settings.version,
         teacher_id=teacher.id,
@@ -185,21 +178,6 @@ def steps_of(rationales: list[Rationale], categories: Mapping[str, str] | None =
             if text is not None:
                 steps.append(Step(text, rationale.example_id, rationale.gold, rationale.rationalized, category))
     return steps
-
-
-def token_counter(student: ModelFile) -> Callable[[PromptVersion], int]:
-    """Counts a prompt's prefix tokens with the student's own tokenizer and chat format."""
-    vocab = llama_cpp.Llama(str(student.path), vocab_only=True, verbose=False)
-    chat = chat_format_for(_architecture(vocab))
-
-    def count(prompt: PromptVersion) -> int:
-        return len(vocab.tokenize(render_prefix(prompt, chat).encode(), add_bos=True, special=True))
-
-    return count
-
-
-def _architecture(vocab: llama_cpp.Llama) -> str:
-    return str(vocab.metadata.get("general.architecture", ""))
 
 
 def _summary(

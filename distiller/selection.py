@@ -17,10 +17,7 @@ from distiller.calibration import fit_calibration
 from distiller.examples import Example
 from distiller.metrics import evaluate
 from schemas import PromptVersion, ScoringMode
-from stream.student.factory import build_student
-from stream.student.llama_student import LlamaStudent
-from stream.student.protocol import Classification
-from stream.student.settings import StudentSettings
+from stream.student import Classification, LlamaStudent, StudentSettings, build_student
 
 MIN_GAIN = 0.005
 DEFAULT_MAX_DROPS = 6

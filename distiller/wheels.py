@@ -12,7 +12,7 @@ from fnmatch import fnmatch
 from pathlib import Path
 
 from distiller.errors import DatasetError
-from stream.student.model_file import sha256_of
+from stream.student import sha256_of
 
 PIP_ERROR_TAIL_CHARS = 500
 

@@ -109,9 +109,12 @@ async def find_decisions(settings: WorkerSettings, key: str, since: datetime) ->
 
 def replay(settings: WorkerSettings, decision: ModerationDecision, prompt: PromptVersion) -> dict[str, Any]:
     """Decide the original request again with the recorded version and model; compare bit for bit."""
-    from stream.student.factory import build_student, resolve_model_file  # noqa: PLC0415 - llama.cpp: --replay only
-    from stream.student.model_file import sha256_of  # noqa: PLC0415
-    from stream.student.protocol import DecodeStrategy  # noqa: PLC0415
+    from stream.student import (  # noqa: PLC0415 - llama.cpp: --replay only
+        DecodeStrategy,
+        build_student,
+        resolve_model_file,
+        sha256_of,
+    )
 
     if decision.source_partition is None or decision.source_offset is None:
         raise CannotReplayError("the decision predates source offsets: the request cannot be found")

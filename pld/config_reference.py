@@ -17,7 +17,7 @@ from pydantic_settings import BaseSettings
 
 from distiller.teachers.openai_compat import OpenAITeacherSettings
 from stream.settings import WorkerSettings
-from stream.student.settings import StudentSettings
+from stream.student import StudentSettings
 
 PAGE = Path(__file__).parents[1] / "docs" / "configuration.md"
 HEADER = """# Configuration

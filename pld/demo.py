@@ -23,7 +23,7 @@ from pld.traffic import Outputs, collect, produce, sample_messages
 from schemas import DeadLetter, ModerationDecision
 from stream.prompts import Pointer, PromptRegistry, default_prompt
 from stream.settings import WorkerSettings
-from stream.student.catalogue import StudentName
+from stream.student import StudentName
 from stream.topics import ensure_topics
 
 WORKER_STOP_TIMEOUT_S = 60.0

@@ -7,7 +7,7 @@ import sys
 from distiller.eval_run import EvalSettings, run_eval
 from distiller.pipeline import DistillSettings, TeacherKind, distill
 from schemas import ScoringMode
-from stream.student.settings import StudentSettings
+from stream.student import StudentSettings
 
 
 def student_settings(name: str | None, mode: str | None = None) -> StudentSettings:

@@ -64,7 +64,7 @@ def run_prompt(args: argparse.Namespace) -> int:
 
 
 def _publish(args: argparse.Namespace, registry: PromptRegistry, settings: WorkerSettings) -> object:
-    from stream.student.budget import check_budget  # noqa: PLC0415 - loads the tokenizer: only here
+    from stream.student import check_budget  # noqa: PLC0415 - loads the tokenizer: only here
 
     prompt = load_prompt_file(args.file)  # schema, labels, instruction ids, sha256
     budget = check_budget(settings, prompt)  # fits the student's context

@@ -27,7 +27,7 @@ from stream.metrics import WorkerMetrics
 from stream.policy import Role, ServingPolicy
 from stream.records import IncomingRecord, RejectedMessage, dead_letter, parse_request
 from stream.shadow import ShadowJob, shadow_job
-from stream.student.protocol import Classification, StudentModel
+from stream.student import Classification, StudentModel
 
 Pending = list[tuple[IncomingRecord, ModerationRequest]]
 

@@ -1,38 +1,28 @@
-"""Exceptions raised by the `stream` package.
+"""Exceptions raised by the `stream` package; the engine's own (`stream.student.errors`) are re-exported here.
 
 StreamError
-├── ModelFileError       the GGUF file is missing, unreadable or fails its sha256 check
-├── ModelLoadError       llama.cpp could not load the model or create a context
-├── SelfTestError        this llama.cpp build cannot decode the model on this CPU (the start-up self-test)
-├── PromptError          a prompt version cannot be used with this model (e.g. labels share a first token)
-├── InferenceError       llama.cpp failed while decoding a batch
 └── PromptStoreError     the prompt registry (Redis) is unreachable or holds an invalid version
     └── PromptSignatureError   a version or deployment is unsigned, its signature does not match, or no key
+EngineError (stream.student.errors): ModelFileError, ModelLoadError, SelfTestError, PromptError, InferenceError
 """
+
+from stream.student import EngineError, InferenceError, ModelFileError, ModelLoadError, PromptError, SelfTestError
+
+__all__ = [
+    "EngineError",
+    "InferenceError",
+    "ModelFileError",
+    "ModelLoadError",
+    "PromptError",
+    "PromptSignatureError",
+    "PromptStoreError",
+    "SelfTestError",
+    "StreamError",
+]
 
 
 class StreamError(Exception):
-    """Root of every error raised by the worker and its student."""
-
-
-class ModelFileError(StreamError):
-    """The model file is missing, unreadable or not the expected bytes."""
-
-
-class ModelLoadError(StreamError):
-    """llama.cpp could not load the model or create a context."""
-
-
-class SelfTestError(StreamError):
-    """The start-up self-test's child process crashed or failed: this build cannot run the model here."""
-
-
-class PromptError(StreamError):
-    """A prompt version cannot be scored with this model."""
-
-
-class InferenceError(StreamError):
-    """llama.cpp failed while decoding."""
+    """Root of the errors the worker raises around its student (the engine's are `EngineError`s)."""
 
 
 class PromptStoreError(StreamError):

@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from enum import StrEnum
 
-from stream.student.protocol import StudentModel
+from stream.student import StudentModel
 
 SHARE_BUCKETS = 10_000  # canary shares resolve to 0.01 percent
 PERCENT = 100

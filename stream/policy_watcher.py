@@ -24,6 +24,7 @@ from redis.exceptions import RedisError
 
 from schemas import PromptVersion
 from stream.errors import (
+    EngineError,
     InferenceError,
     ModelFileError,
     ModelLoadError,
@@ -36,7 +37,7 @@ from stream.health import Component, HealthFile, HealthStatus
 from stream.metrics import WorkerMetrics
 from stream.policy import Role, ServingPolicy
 from stream.prompts.registry import Deployment, PromptRegistry, Snapshot
-from stream.student.protocol import StudentModel
+from stream.student import StudentModel
 
 log = structlog.get_logger("stream.policy_watcher")
 LISTEN_TIMEOUT_S = 1.0
@@ -137,7 +138,7 @@ class PolicyWatcher:
         except (PromptSignatureError, BuildRefusedError) as exc:
             self._refuse(deployment, exc)
             return
-        except (StreamError, RedisError) as exc:  # the registry failed us: try again at the next poll
+        except (StreamError, EngineError, RedisError) as exc:  # the registry failed us: try again at the next poll
             self._metrics.registry_errors.inc()
             log.exception("policy_build_failed", generation=deployment.generation, error=repr(exc))
             self._health.set(HealthStatus.DEGRADED, f"prompt registry unusable, serving last good: {exc}", REGISTRY)

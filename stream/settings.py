@@ -12,7 +12,7 @@ from pydantic import Field, PositiveFloat, PositiveInt, SecretStr
 from stream.kafka_security import KafkaSecurity, SaslMechanism, SecurityProtocol
 from stream.prompts.registry import Trust
 from stream.prompts.signing import PromptSigner, PromptVerifier
-from stream.student.settings import APP_NAME, ENV_PREFIX, StudentSettings
+from stream.student import APP_NAME, ENV_PREFIX, StudentSettings
 
 __all__ = ["APP_NAME", "ENV_PREFIX", "HEALTH_DIR", "WorkerSettings"]
 HEALTH_DIR = "health"

@@ -17,7 +17,7 @@ import structlog
 from schemas import ModerationDecision, ShadowDecision, ShadowDisagreement
 from stream.metrics import WorkerMetrics
 from stream.policy import in_canary
-from stream.student.protocol import Classification, StudentModel
+from stream.student import Classification, StudentModel
 
 log = structlog.get_logger("stream.shadow")
 Publish = Callable[[list[ShadowDisagreement]], Awaitable[None]]

@@ -37,8 +37,7 @@ from stream.policy import Role, ServingPolicy
 from stream.policy_watcher import PolicyWatcher
 from stream.prompts import PromptRegistry, default_prompt, load_prompt_file
 from stream.settings import WorkerSettings
-from stream.student.factory import build_student, checked_model_file
-from stream.student.prefix_cache import state_megabytes
+from stream.student import build_student, checked_model_file, state_megabytes
 from stream.topics import ensure_topics
 
 log = structlog.get_logger("stream.worker")

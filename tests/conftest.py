@@ -12,8 +12,7 @@ import pytest
 os.environ.setdefault("PLD_STUDENT", "gemma-270m")
 
 from stream.settings import WorkerSettings
-from stream.student import ModelFile, default_model_file
-from stream.student.settings import StudentSettings
+from stream.student import ModelFile, StudentSettings, default_model_file
 
 pytest_plugins = ["tests.fixtures_services"]
 

@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 
 from stream.prompts import starter_prompt
-from stream.student.factory import build_student
-from stream.student.settings import StudentSettings
+from stream.student import StudentSettings, build_student
 
 VERSIONS = 3
 

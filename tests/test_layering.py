@@ -17,14 +17,15 @@ OUR_PACKAGES = ("schemas", "ops", "stream", "distiller", "pld")
 ALLOWED: dict[str, tuple[str, ...]] = {
     "schemas": ("schemas",),
     "ops": ("ops",),
-    "stream.errors": ("stream.errors",),
-    "stream.student": ("schemas", "stream.errors", "stream.student"),
+    "stream.errors": ("stream.errors", "stream.student"),
+    "stream.student": ("schemas", "stream.student"),
     "stream": ("schemas", "stream"),
     "distiller": ("schemas", "stream", "distiller"),
     "pld": ("schemas", "stream", "distiller", "ops", "pld"),
 }
 # Modules every `pld` subcommand loads: they must not pull llama.cpp (and its native code) in.
-LIGHT_MODULES = ("pld.cli", "stream.settings", "stream.student.settings", "stream.student.factory")
+LIGHT_MODULES = ("pld.cli", "stream.settings", "stream.student", "stream.student.settings", "stream.student.factory")
+ENGINE = "stream.student"
 
 
 def within(module: str, prefix: str) -> bool:
@@ -85,6 +86,41 @@ def test_every_module_imports_only_its_own_layer_or_below(package: str) -> None:
         if offending_imports(path)
     }
     assert offenders == {}
+
+
+def engine_breaches(path: Path) -> list[str]:
+    """Imports of `path` (outside the engine) that reach past the engine's face, or llama.cpp itself."""
+    if within(module_name(path), ENGINE):
+        return []
+    internals = {module_name(module) for module in (ROOT / "stream" / "student").glob("*.py")} - {ENGINE}
+    return sorted(
+        name
+        for name in imported_modules(path)
+        if within(name, "llama_cpp") or any(within(name, internal) for internal in internals)
+    )
+
+
+@pytest.mark.parametrize("package", ["stream", "distiller", "pld", "ops"])
+def test_outside_the_engine_only_its_face_is_imported(package: str) -> None:
+    """`from stream.student import X` only: no engine module (`stream.student.llama_student`, ...) and no
+    `llama_cpp` outside `stream/student/`."""
+    offenders = {
+        str(path.relative_to(ROOT)): engine_breaches(path)
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if engine_breaches(path)
+    }
+    assert offenders == {}
+
+
+def test_a_reach_past_the_face_is_caught(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A deep engine import and a direct llama_cpp import are both breaches; the face is not."""
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    (tmp_path / "stream" / "student").mkdir(parents=True)
+    (tmp_path / "stream" / "student" / "scoring.py").write_text("")
+    (tmp_path / "distiller").mkdir()
+    deep = tmp_path / "distiller" / "deep.py"
+    deep.write_text("from stream.student.scoring import build_scorer\nimport llama_cpp\nfrom stream.student import X\n")
+    assert engine_breaches(deep) == ["llama_cpp", "stream.student.scoring", "stream.student.scoring.build_scorer"]
 
 
 def test_a_module_level_breach_is_caught(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

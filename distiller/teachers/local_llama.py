@@ -1,19 +1,14 @@
 """A teacher run in-process with llama.cpp from a local GGUF file (the chat template comes from the GGUF)."""
 
 import os
-import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import structlog
-from llama_cpp import Llama
 
 from distiller.errors import TeacherError
 from distiller.teacher import ChatMessage
-from stream.student.chunked_models import QWEN_CODER_1_5B, assemble
-from stream.student.model_file import ModelFile, sha256_of
-from stream.student.self_test import ensure_model_runs
+from stream.student import QWEN_CODER_1_5B, ChatModel, InferenceError, ModelFile, assemble, ensure_model_runs, sha256_of
 
 DEFAULT_N_CTX = 4096
 SHA256_SIDECAR_SUFFIX = ".sha256"
@@ -31,7 +26,7 @@ class CompletionUsage:
 
 
 class LocalLlamaTeacher:
-    """A `Teacher` backed by `llama_cpp.Llama`; calls are serialised (one context, not thread-safe)."""
+    """A `Teacher` backed by the engine's `ChatModel` (llama.cpp in this process); calls are serialised."""
 
     def __init__(
         self,
@@ -45,16 +40,8 @@ class LocalLlamaTeacher:
         """Load the GGUF; `sha256` skips hashing when the caller already verified the file."""
         digest = sha256 or cached_sha256(model_path)
         self._id = f"local:{name or model_path.stem}@{digest[:ID_SHA_CHARS]}"
-        self._lock = threading.Lock()
         self.last_usage: CompletionUsage | None = None
-        # Flash attention off: on CPU it broke llama.cpp's prefix reuse between calls (see RESOURCES.md).
-        self._llama = Llama(
-            model_path=str(model_path),
-            n_ctx=n_ctx,
-            n_threads=n_threads or os.cpu_count() or 1,
-            flash_attn=False,
-            verbose=False,
-        )
+        self._model = ChatModel(model_path, n_ctx, n_threads)
 
     @property
     def id(self) -> str:
@@ -63,19 +50,14 @@ class LocalLlamaTeacher:
 
     def complete(self, messages: list[ChatMessage], *, max_tokens: int, temperature: float, seed: int) -> str:
         """The model's reply; `temperature=0` is greedy, otherwise sampling is seeded by `seed`."""
-        with self._lock:
-            try:
-                result: Any = self._llama.create_chat_completion(
-                    messages=[message.as_dict() for message in messages],  # type: ignore[misc]
-                    max_tokens=max_tokens,
-                    temperature=temperature,
-                    seed=seed,
-                )
-            except (RuntimeError, ValueError) as exc:
-                raise TeacherError(f"{self._id}: llama.cpp failed: {exc}") from exc
-        usage = result.get("usage") or {}
-        self.last_usage = CompletionUsage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
-        return str(result["choices"][0]["message"]["content"] or "")
+        try:
+            reply = self._model.reply(
+                [message.as_dict() for message in messages], max_tokens=max_tokens, temperature=temperature, seed=seed
+            )
+        except InferenceError as exc:
+            raise TeacherError(f"{self._id}: {exc}") from exc
+        self.last_usage = CompletionUsage(reply.prompt_tokens, reply.completion_tokens)
+        return reply.text
 
 
 def cached_sha256(path: Path) -> str:

@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 
-from stream.student.protocol import Classification, StudentModel
+from stream.student import Classification, StudentModel
 
 BATCH = 16  # the worker's default `max_batch`
 

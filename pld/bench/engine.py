@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import llama_cpp
 import numpy as np
 
 from pld.bench.batches import classify_in_batches
@@ -19,15 +18,25 @@ from pld.bench.bench_prompt import bench_prompt, empty_prompt
 from pld.bench.modes import compare_modes
 from pld.traffic import sample_messages, sample_texts
 from schemas import PromptVersion
-from stream.student import ModelFile
-from stream.student.factory import MAX_SEQUENCES, build_student, checked_model_file
-from stream.student.llama_context import ContextSettings, LlamaContext
-from stream.student.llama_student import LlamaStudent
-from stream.student.prefix_cache import state_megabytes
-from stream.student.prompt_format import label_cue, message_end, render_prefix
-from stream.student.protocol import Classification, DecodeStrategy
-from stream.student.self_test import describe_build
-from stream.student.settings import StudentSettings
+from stream.student import (
+    MAX_SEQUENCES,
+    Classification,
+    ContextSettings,
+    DecodeStrategy,
+    LlamaContext,
+    LlamaStudent,
+    ModelFile,
+    StudentSettings,
+    WholePromptModel,
+    build_student,
+    checked_model_file,
+    describe_build,
+    label_cue,
+    llama_system_info,
+    message_end,
+    render_prefix,
+    state_megabytes,
+)
 
 T = TypeVar("T")
 
@@ -52,7 +61,7 @@ def run_engine_bench(settings: EngineBenchSettings) -> dict[str, Any]:
     )
     figures: dict[str, Any] = {"prompt_tokens": 0, "messages": len(texts), "threads": student.n_threads}
     figures["llama_build"] = describe_build()
-    figures["llama_system_info"] = llama_cpp.llama_print_system_info().decode(errors="replace").strip()
+    figures["llama_system_info"] = llama_system_info()
     figures |= _raw_prefill(model, prompt, context)
     with tempfile.TemporaryDirectory(prefix="pld-bench-") as cache_dir:
         figures |= _start_up(student.model_copy(update={"prefix_cache_dir": Path(cache_dir)}), prompt)
@@ -161,16 +170,15 @@ def _prompt_overhead(settings: StudentSettings, texts: list[str], full_rate: flo
 
 
 def _naive(model: ModelFile, prompt: PromptVersion, texts: list[str], n_threads: int) -> dict[str, Any]:
-    """The whole prompt evaluated for every message through the high-level `llama_cpp.Llama` API."""
-    llm = llama_cpp.Llama(str(model.path), n_ctx=2048, n_threads=n_threads, verbose=False, flash_attn=False)
+    """The whole prompt evaluated for every message, from an empty context each time."""
+    llm = WholePromptModel(model.path, n_ctx=2048, n_threads=n_threads)
     try:
         template = render_prefix(prompt) + "{}" + message_end() + label_cue()
-        prompts = [llm.tokenize(template.format(text).encode(), add_bos=True, special=True) for text in texts]
+        prompts = [llm.tokenize(template.format(text)) for text in texts]
 
         def evaluate_all() -> None:
             for tokens in prompts:
-                llm.reset()  # type: ignore[no-untyped-call]
-                llm.eval(tokens)
+                llm.evaluate(tokens)
 
         _, seconds = _timed(evaluate_all)
     finally:

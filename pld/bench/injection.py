@@ -12,8 +12,7 @@ from typing import Any
 
 from pld.traffic import sample_messages
 from schemas import PromptVersion
-from stream.student.factory import build_student
-from stream.student.settings import StudentSettings
+from stream.student import StudentSettings, build_student
 
 DEV_HARMFUL_LIMIT = 30
 ATTACKS: dict[str, Callable[[str], str]] = {

@@ -14,8 +14,7 @@ from distiller.metrics import evaluate
 from pld.traffic import sample_messages
 from schemas import ScoringMode
 from stream.prompts import starter_prompt
-from stream.student.factory import build_student
-from stream.student.settings import StudentSettings
+from stream.student import StudentSettings, build_student
 
 EXPECTED_LABEL = {"benign": "allow", "spam": "review", "abusive": "block"}
 

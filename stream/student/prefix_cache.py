@@ -33,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 import structlog
 
-from stream.errors import InferenceError
+from stream.student.errors import InferenceError
 from stream.student.llama_context import ContextSettings, LlamaContext
 
 log = structlog.get_logger("stream.student.prefix_cache")

@@ -13,7 +13,7 @@ import string
 from dataclasses import dataclass
 
 from schemas import Exemplar, Instruction, PromptVersion
-from stream.errors import PromptError
+from stream.student.errors import PromptError
 
 
 @dataclass(frozen=True)

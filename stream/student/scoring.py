@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from schemas import PromptVersion, ScoringMode
-from stream.errors import InferenceError
+from stream.student.errors import InferenceError
 from stream.student.label_scoring import Probabilities, apply_label_biases, calibrate, first_token_ids, softmax
 from stream.student.llama_context import Branch, Logits
 from stream.student.prompt_format import (

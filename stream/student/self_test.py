@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from stream.errors import SelfTestError
+from stream.student.errors import SelfTestError
 from stream.student.model_file import ModelFile
 
 SELF_TEST_DIR = "self-test"

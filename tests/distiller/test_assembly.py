@@ -5,7 +5,7 @@ from distiller.assembly import AssemblySettings, CountTokens, assemble, baseline
 from distiller.examples import Dataset, Example
 from distiller.mining import Pattern, Step
 from schemas import Category, LabelDefinition, PromptVersion
-from stream.student.prompt_format import render_prefix
+from stream.student import render_prefix
 from tests.distiller.test_abstraction import DATASET, pattern
 
 EXAMPLES = {

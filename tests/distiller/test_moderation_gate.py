@@ -2,7 +2,7 @@
 
 from distiller.examples import Example
 from distiller.moderation_gate import demo_gate, demo_messages, hold_by_source
-from stream.student.protocol import Classification
+from stream.student import Classification
 
 
 def decision(label: str, p_allow: float, rules: tuple[str, ...] = ()) -> Classification:

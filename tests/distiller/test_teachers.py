@@ -32,7 +32,7 @@ from distiller.teacher_cache import CachedMessage, CacheKey, CacheRecord, Teache
 from distiller.teachers import OpenAICompatibleTeacher, OpenAITeacherSettings, cached_sha256
 from schemas import Category, LabelDefinition
 from stream.settings import WorkerSettings
-from stream.student.chunked_models import QWEN_CODER_1_5B
+from stream.student import QWEN_CODER_1_5B
 
 LABELS = ["stereotype", "anti_stereotype", "unrelated"]
 TASK = "Decide whether the sentence, following the context, is a stereotype, an anti-stereotype, or unrelated."

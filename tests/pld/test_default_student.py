@@ -5,7 +5,7 @@ import pytest
 from distiller.evaluation import demo_decisions
 from distiller.moderation_gate import demo_gate
 from stream.prompts import default_prompt
-from stream.student.settings import DEFAULT_STUDENT
+from stream.student import DEFAULT_STUDENT
 from tests.conftest import StudentSettingsFactory
 
 pytestmark = pytest.mark.model

@@ -12,7 +12,7 @@ from distiller.examples import Dataset
 from distiller.pipeline import DistillSettings, described
 from pld.distill_commands import _descriptions
 from schemas import Exemplar, Instruction, InstructionProvenance, LabelDefinition, PromptVersion
-from stream.student.settings import StudentSettings
+from stream.student import StudentSettings
 from tests.distiller.test_pipeline import write_dataset
 
 TOY = Dataset(

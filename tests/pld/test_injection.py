@@ -9,7 +9,7 @@ import pytest
 from pld.bench.injection import ATTACKS, run_injection_bench
 from pld.traffic import sample_messages
 from stream.prompts import default_prompt
-from stream.student.settings import DEFAULT_STUDENT
+from stream.student import DEFAULT_STUDENT
 from tests.conftest import StudentSettingsFactory
 
 pytestmark = pytest.mark.model

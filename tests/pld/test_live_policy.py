@@ -225,7 +225,7 @@ def test_shadow_disagreements_equal_an_offline_comparison_and_audit_replays(
 def offline_disagreements(
     settings: StudentSettingsFactory, messages: list[tuple[bytes | None, bytes]]
 ) -> dict[str, str]:
-    from stream.student.factory import build_student  # noqa: PLC0415
+    from stream.student import build_student  # noqa: PLC0415
 
     texts = {json.loads(value)["id"]: json.loads(value)["text"] for _key, value in messages}
     answers = {}

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from stream.errors import ModelFileError
+from stream.student import sha256_of
 from stream.student.catalogue import CATALOGUE, StudentName, student_model_file
-from stream.student.model_file import sha256_of
 
 
 def test_every_entry_pins_a_sha256_and_a_chat_family() -> None:

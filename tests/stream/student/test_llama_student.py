@@ -10,10 +10,7 @@ from schemas import PromptVersion, ScoringMode
 from schemas.prompts import LabelDefinition
 from stream.errors import InferenceError, PromptError
 from stream.prompts import starter_prompt
-from stream.student.budget import check_budget
-from stream.student.factory import build_student
-from stream.student.llama_student import LlamaStudent
-from stream.student.protocol import Classification, DecodeStrategy
+from stream.student import Classification, DecodeStrategy, LlamaStudent, build_student, check_budget
 from tests.conftest import StudentSettingsFactory
 from tests.schemas.test_prompts import make_prompt
 

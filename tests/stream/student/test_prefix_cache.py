@@ -9,10 +9,8 @@ import numpy as np
 import pytest
 
 from stream.prompts import starter_prompt
-from stream.student import ModelFile
-from stream.student.llama_context import ContextSettings, LlamaContext
+from stream.student import ContextSettings, LlamaContext, ModelFile, render_prefix
 from stream.student.prefix_cache import CANARY_SUFFIX, PrefixCache, PrefixKey
-from stream.student.prompt_format import render_prefix
 
 pytestmark = pytest.mark.model
 

@@ -1,6 +1,6 @@
 """What the student reads: normalised text and windows of long messages."""
 
-from stream.student.protocol import Classification
+from stream.student import Classification
 from stream.student.reading import MAX_WINDOWS, carries_markup, held_if_markup, normalized, windows
 
 

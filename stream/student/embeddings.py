@@ -15,7 +15,7 @@ EMBED_CONTEXT = 512
 class StudentEmbedder:
     """Embeds short texts with the student's GGUF model; rows come back unit-normalised.
 
-    Takes the model file `stream.student.factory.checked_model_file` returns, so the self-test has run."""
+    Takes the model file `checked_model_file` returns, so the self-test has run."""
 
     def __init__(self, model: ModelFile, n_threads: int) -> None:
         init_backend()
