@@ -70,6 +70,12 @@ class DeadLetter(BaseModel):
         )
 
     @property
+    def key(self) -> str:
+        """The dead letter's Kafka key: `topic:partition:offset` of the rejected record, so a record
+        rejected twice (a retried batch) lands under one key."""
+        return f"{self.topic}:{self.partition}:{self.offset}"
+
+    @property
     def original(self) -> bytes:
         """The rejected message as received (its first `MAX_ORIGINAL_BYTES` when `original_truncated`)."""
         return base64.b64decode(self.original_base64)

@@ -142,8 +142,7 @@ class Outputs:
             value = decision.model_dump_json().encode()
             pending.append(await self._decisions.send(key=decision.key.encode(), value=value))
         for letter in outcome.dead_letters:
-            key = f"{letter.topic}:{letter.partition}:{letter.offset}".encode()
-            pending.append(await self._dlq.send(key=key, value=letter.model_dump_json().encode()))
+            pending.append(await self._dlq.send(key=letter.key.encode(), value=letter.model_dump_json().encode()))
         await asyncio.gather(*pending)
 
 

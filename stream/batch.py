@@ -66,6 +66,7 @@ class BatchOutcome:
     decisions: list[ModerationDecision] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     shadow_job: ShadowJob | None = None
+    requested_at: list[datetime] = field(default_factory=list)  # the valid requests' created_at, for latency
 
 
 class BatchProcessor:
@@ -89,7 +90,6 @@ class BatchProcessor:
         self._worker_id = worker_id
         self._max_message_bytes = max_message_bytes
         self.breaker = breaker or CircuitBreaker(DEFAULT_BREAKER_THRESHOLD)
-        self._created: list[datetime] = []  # the batch's requests' created_at, for the end-to-end latency
 
     async def process(
         self, records: list[IncomingRecord], policy: ServingPolicy, *, trip_breaker: bool = True
@@ -104,7 +104,7 @@ class BatchProcessor:
                 requests.append((record, self._parse(record)))
             except RejectedMessage as rejection:
                 outcome.dead_letters.append(dead_letter(record, rejection, self._worker_id))
-        self._created = [request.created_at for _record, request in requests]
+        outcome.requested_at = [request.created_at for _record, request in requests]
         groups: dict[int, tuple[StudentModel, Role, Pending]] = {}
         for record, request in requests:
             student, role = policy.decider_for(request.id)
@@ -130,7 +130,7 @@ class BatchProcessor:
             metrics.decisions.labels(decision.label, category, decision.prompt_version, served_as).inc()
             for instruction_id in decision.instruction_ids:
                 metrics.instruction_fires.labels(instruction_id, decision.prompt_version).inc()
-        for request_time in self._created:
+        for request_time in outcome.requested_at:
             metrics.end_to_end_seconds.observe(max((now - request_time).total_seconds(), 0.0))
         for letter in outcome.dead_letters:
             metrics.dead_letters.labels(letter.reason.value).inc()

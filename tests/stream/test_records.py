@@ -45,3 +45,4 @@ def test_dead_letter_keeps_bytes_and_position() -> None:
     letter = dead_letter(bad, RejectedMessage(DeadLetterReason.NOT_JSON, "boom"), "w1")
     assert (letter.original, letter.topic, letter.partition, letter.offset) == (b"not json", bad.topic, 0, 3)
     assert letter.error == "boom"
+    assert letter.key == f"{bad.topic}:0:3"  # its Kafka key: a record rejected twice lands under one key
