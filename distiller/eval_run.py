@@ -23,10 +23,10 @@ from distiller.examples import Dataset, Example, Split
 from distiller.metrics import evaluate
 from distiller.moderation_contrast import source_function
 from distiller.moderation_gate import demo_gate, gate_sections, hold_by_source
-from distiller.pipeline import DistillSettings, TeacherKind, make_teacher
+from distiller.pipeline import DistillSettings, make_teacher
 from distiller.rationales import CollectionStats, SampleSpec, sample_rationale
 from distiller.report import AblationRow, SystemResult, summary_json, write_report
-from distiller.teacher import Teacher
+from distiller.teacher import Teacher, TeacherKind
 from distiller.teacher_cache import TeacherCache
 from schemas import PromptVersion
 from stream.prompts import load_prompt_file

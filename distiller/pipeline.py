@@ -8,7 +8,6 @@ import json
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -22,20 +21,12 @@ from distiller.mining import Step, mine_patterns, normalise_step
 from distiller.moderation_gate import demo_gate
 from distiller.rationales import Rationale, collect_rationales
 from distiller.selection import select_on_dev
-from distiller.teacher import ChatMessage, Teacher
+from distiller.teacher import ChatMessage, Teacher, TeacherKind
 from distiller.teacher_cache import TeacherCache
 from distiller.teachers.local_llama import local_teacher
 from distiller.teachers.openai_compat import OpenAICompatibleTeacher, OpenAITeacherSettings
 from distiller.verification import verify
 from stream.student import StudentEmbedder, StudentSettings, checked_model_file, prefix_token_counter
-
-
-class TeacherKind(StrEnum):
-    """Where rationales come from."""
-
-    LOCAL = "local"  # Qwen2.5-Coder-1.5B-Instruct through llama.cpp
-    OPENAI = "openai"  # any OpenAI-compatible server (PLD_TEACHER_* settings)
-    REPLAY = "replay"  # the recorded teacher cache only; a missing reply is an error
 
 
 @dataclass(frozen=True)

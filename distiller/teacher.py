@@ -2,6 +2,7 @@
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Literal, Protocol, runtime_checkable
 
 from distiller.errors import TeacherError
@@ -9,6 +10,14 @@ from distiller.errors import TeacherError
 Role = Literal["system", "user", "assistant"]
 
 FAKE_TEACHER_ID = "fake:scripted"
+
+
+class TeacherKind(StrEnum):
+    """Where rationales come from."""
+
+    LOCAL = "local"  # Qwen2.5-Coder-1.5B-Instruct through llama.cpp
+    OPENAI = "openai"  # any OpenAI-compatible server (PLD_TEACHER_* settings)
+    REPLAY = "replay"  # the recorded teacher cache only; a missing reply is an error
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ import json
 import sys
 
 from distiller.eval_run import EvalSettings, run_eval
-from distiller.pipeline import DistillSettings, TeacherKind, distill
+from distiller.pipeline import DistillSettings, distill
+from distiller.teacher import TeacherKind
 from schemas import ScoringMode
 from stream.student import StudentSettings
 

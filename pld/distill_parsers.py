@@ -3,9 +3,13 @@
 import argparse
 from pathlib import Path
 
-STUDENTS = ("gemma-270m", "qwen-0.5b", "qwen-1.5b")  # stream/student/catalogue.py
-TEACHERS = ("local", "openai", "replay")
-MODES = ("single_pass", "rule_check")
+from distiller.teacher import TeacherKind
+from schemas import ScoringMode
+from stream.student import StudentName
+
+STUDENTS = tuple(name.value for name in StudentName)
+TEACHERS = tuple(kind.value for kind in TeacherKind)
+MODES = tuple(mode.value for mode in ScoringMode)
 
 
 def add_distill_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:

@@ -26,7 +26,7 @@ from stream.student.model_file import ModelFile, default_model_file, model_file_
 from stream.student.prompt_format import RULE_LETTERS, chat_format_for, label_cue, message_end, render_prefix
 from stream.student.protocol import Classification, DecodeStrategy, FakeStudent, StudentModel
 from stream.student.self_test import describe_build, ensure_model_runs
-from stream.student.settings import APP_NAME, DEFAULT_STUDENT, ENV_PREFIX, StudentSettings
+from stream.student.settings import APP_NAME, DEFAULT_STUDENT, ENV_PREFIX, StudentSettings, default_cache_dir
 
 if TYPE_CHECKING:
     from stream.student.budget import TokenBudget, check_budget
@@ -99,6 +99,7 @@ __all__ = [
     "chat_format_for",
     "check_budget",
     "checked_model_file",
+    "default_cache_dir",
     "default_model_file",
     "describe_build",
     "ensure_model_runs",

@@ -25,8 +25,13 @@ APP_NAME = "pld-moderation"
 PREFIX_CACHE_DIR = "prefix-cache"
 
 
-def _default_cache_dir() -> Path:
-    return Path(os.environ.get("PLD_CACHE_DIR") or user_cache_dir(APP_NAME))
+CACHE_DIR_ENV = "PLD_CACHE_DIR"
+
+
+def default_cache_dir() -> Path:
+    """`$PLD_CACHE_DIR`, else the platform's user cache dir for pld-moderation: the one rule every process uses
+    (`ops/paths.py` repeats it, as `ops` imports nothing of the product)."""
+    return Path(os.environ.get(CACHE_DIR_ENV) or user_cache_dir(APP_NAME))
 
 
 def _default_threads() -> int:
@@ -46,7 +51,7 @@ class StudentSettings(BaseSettings):
         use_attribute_docstrings=True,  # each field's docstring is its description (docs/configuration.md)
     )
 
-    cache_dir: Path = Field(default_factory=_default_cache_dir)
+    cache_dir: Path = Field(default_factory=default_cache_dir)
     """Where models, datasets, prefix states, keys and health files are kept (default: the user cache dir)."""
     student: str = DEFAULT_STUDENT
     """A catalogue name (stream/student/catalogue.py) or a GGUF path."""

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from distiller.eval_run import EvalSettings, run_eval
-from distiller.pipeline import DistillSettings, TeacherKind, distill
-from distiller.teacher import CompletionRequest, FakeTeacher
+from distiller.pipeline import DistillSettings, distill
+from distiller.teacher import CompletionRequest, FakeTeacher, TeacherKind
 from pld.distill_parsers import MODES, TEACHERS
 from schemas import PromptVersion, ScoringMode
 from tests.conftest import StudentSettingsFactory
