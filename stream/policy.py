@@ -10,6 +10,7 @@ however often it is retried.
 import hashlib
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
 from stream.student import StudentModel
 
@@ -43,6 +44,15 @@ class ServingPolicy:
             return self.canary, Role.CANARY
         return self.production, self.role
 
+    def roles(self) -> dict[str, tuple[str, str]]:
+        """Each serving role's prompt version and sha256 (the `pld_prompt_info` metric's labels)."""
+        roles = {self.role.value: (self.production.prompt.version, self.production.prompt.sha256)}
+        if self.canary is not None:
+            roles[Role.CANARY.value] = (self.canary.prompt.version, self.canary.prompt.sha256)
+        if self.shadow is not None:
+            roles["shadow"] = (self.shadow.prompt.version, self.shadow.prompt.sha256)
+        return roles
+
     def students(self) -> list[StudentModel]:
         """Every distinct student this policy uses."""
         found = [self.production, self.canary, self.shadow]
@@ -51,6 +61,61 @@ class ServingPolicy:
             if student is not None and all(student is not other for other in unique):
                 unique.append(student)
         return unique
+
+
+class PolicySource(Protocol):
+    """Where a worker's batches get their policy: a pinned file (`PinnedPolicy`) or the registry's pointers
+    (`PolicyWatcher`, hot reload). The agent calls `take` once per batch."""
+
+    @property
+    def current(self) -> ServingPolicy:
+        """The policy the last batch was served with (or the first one)."""
+        ...
+
+    def take(self) -> ServingPolicy:
+        """The policy for the next batch; a new one is swapped in only here, between two batches."""
+        ...
+
+    def start(self) -> None:
+        """Begin watching for new versions (if there is anything to watch)."""
+        ...
+
+    def model_loaded(self) -> bool:
+        """Whether a student is there to decide (readiness)."""
+        ...
+
+    def close(self) -> None:
+        """Stop watching and release every student."""
+        ...
+
+
+class PinnedPolicy:
+    """`PLD_PROMPT_FILE`: one version from a file, outside the registry; nothing to watch."""
+
+    def __init__(self, production: StudentModel) -> None:
+        self._current = ServingPolicy(production=production, role=Role.PINNED)
+        self._closed = False
+
+    @property
+    def current(self) -> ServingPolicy:
+        """Always the pinned policy."""
+        return self._current
+
+    def take(self) -> ServingPolicy:
+        """Always the pinned policy."""
+        return self._current
+
+    def start(self) -> None:
+        """Nothing to watch."""
+
+    def model_loaded(self) -> bool:
+        """Whether the student is there to decide."""
+        return not self._closed
+
+    def close(self) -> None:
+        """Release the student."""
+        self._closed = True
+        self._current.production.close()
 
 
 def in_canary(request_id: str, share_percent: float) -> bool:

@@ -85,7 +85,7 @@ class PolicyWatcher:
         self._refused_deployment: Deployment | None = None
         self._applied_generation = 0  # the highest generation served: an older signed one is never applied again
         self.current = self._initial()
-        self._metrics.set_prompts(_roles(self.current))
+        self._metrics.set_prompts(self.current.roles())
 
     def start(self) -> None:
         """Start listening for change notices and polling."""
@@ -106,7 +106,7 @@ class PolicyWatcher:
         if staged is not None:
             # Between two batches (the agent calls this), so no batch is using a retired student.
             retired, self.current = self.current, staged
-            self._metrics.set_prompts(_roles(staged))
+            self._metrics.set_prompts(staged.roles())
             self._close_unused(retired.students(), keep=staged.students())
             log.info("policy_swapped", generation=staged.generation, **_versions(staged))
         return self.current
@@ -288,12 +288,3 @@ def _versions(policy: ServingPolicy) -> dict[str, object]:
         "canary_share": policy.canary_share,
         "shadow": policy.shadow.prompt.version if policy.shadow else None,
     }
-
-
-def _roles(policy: ServingPolicy) -> dict[str, tuple[str, str]]:
-    roles = {policy.role.value: (policy.production.prompt.version, policy.production.prompt.sha256)}
-    if policy.canary is not None:
-        roles["canary"] = (policy.canary.prompt.version, policy.canary.prompt.sha256)
-    if policy.shadow is not None:
-        roles["shadow"] = (policy.shadow.prompt.version, policy.shadow.prompt.sha256)
-    return roles

@@ -18,7 +18,6 @@ from concurrent.futures import ThreadPoolExecutor
 import faust
 import structlog
 
-from schemas import PromptVersion
 from stream.app import AppHooks, create_app
 from stream.batch import BatchProcessor
 from stream.breaker import CircuitBreaker
@@ -33,7 +32,7 @@ from stream.metrics import (
     readiness_report,
     serve,
 )
-from stream.policy import Role, ServingPolicy
+from stream.policy import PinnedPolicy, PolicySource, ServingPolicy
 from stream.policy_watcher import PolicyWatcher
 from stream.prompts import PromptRegistry, default_prompt, load_prompt_file
 from stream.settings import WorkerSettings
@@ -118,10 +117,11 @@ def _run(settings: WorkerSettings) -> int:
         )
     )
     metrics = WorkerMetrics()
-    source = _policy_source(settings, health, metrics)
+    registry = PromptRegistry.from_settings(settings)  # the worker's one registry client (watcher and probe)
+    source = _policy_source(settings, health, registry, metrics)
     _log_ready(settings, source.current, health)
     health.set(HealthStatus.OK, component=Component.WORKER)  # the registry's "degraded", if any, stays
-    probes = _serve_metrics(settings, metrics, health, source)
+    probes = _serve_metrics(settings, health, source, registry, metrics)
     worker: ModerationWorker | None = None
     try:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="student") as executor:
@@ -155,34 +155,10 @@ def _run(settings: WorkerSettings) -> int:
     return 0
 
 
-class PinnedPolicy:
-    """`PLD_PROMPT_FILE`: one version from a file, outside the registry; nothing to watch."""
-
-    def __init__(self, settings: WorkerSettings, prompt: PromptVersion) -> None:
-        self.current = ServingPolicy(production=build_student(settings, prompt), role=Role.PINNED)
-
-    def take(self) -> ServingPolicy:
-        """Always the pinned policy."""
-        return self.current
-
-    def start(self) -> None:
-        """Nothing to watch."""
-
-    def close(self) -> None:
-        """Release the student."""
-        self.closed = True
-        self.current.production.close()
-
-    def model_loaded(self) -> bool:
-        """Whether the student is there to decide."""
-        return not getattr(self, "closed", False)
-
-
 def _serve_metrics(
-    settings: WorkerSettings, metrics: WorkerMetrics, health: HealthFile, source: "PinnedPolicy | PolicyWatcher"
+    settings: WorkerSettings, health: HealthFile, source: PolicySource, registry: PromptRegistry, metrics: WorkerMetrics
 ) -> Probes:
     """Start the Kafka/Redis probes and, unless PLD_METRICS_PORT is 0, the /metrics and /health endpoint."""
-    registry = PromptRegistry.from_settings(settings)
     probes = Probes(settings.kafka_bootstrap, registry.client.ping, settings.kafka_security.ssl_context())
     probes.start()
     if settings.metrics_port:
@@ -199,19 +175,16 @@ def _serve_metrics(
 
 
 def _policy_source(
-    settings: WorkerSettings, health: HealthFile, metrics: WorkerMetrics
-) -> "PinnedPolicy | PolicyWatcher":
+    settings: WorkerSettings, health: HealthFile, registry: PromptRegistry, metrics: WorkerMetrics
+) -> PolicySource:
     """Where each batch's policy comes from: a pinned file, or the registry's pointers (hot reload).
 
     Starting a worker never moves a pointer: an empty registry is served the shipped default policy
     locally until someone publishes (`pld prompt publish`)."""
     if settings.prompt_file is not None:
-        pinned = PinnedPolicy(settings, load_prompt_file(settings.prompt_file))
-        metrics.set_prompts(
-            {Role.PINNED.value: (pinned.current.production.prompt.version, pinned.current.production.prompt.sha256)}
-        )
+        pinned = PinnedPolicy(build_student(settings, load_prompt_file(settings.prompt_file)))
+        metrics.set_prompts(pinned.current.roles())
         return pinned
-    registry = PromptRegistry.from_settings(settings)
     return PolicyWatcher(
         registry,
         lambda prompt: build_student(settings, prompt),
@@ -225,7 +198,7 @@ def _policy_source(
 
 def _log_ready(settings: WorkerSettings, policy: ServingPolicy, health: HealthFile) -> None:
     student = policy.production
-    load = getattr(student, "prefix_load", None)
+    load = student.prefix_load
     log.info(
         "worker_ready",
         worker_id=settings.worker_id,

@@ -3,9 +3,12 @@
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from schemas import EngineRecord, ModelId, PromptVersion, ScoringMode
+
+if TYPE_CHECKING:
+    from stream.student.prefix_cache import PrefixLoad
 
 
 class DecodeStrategy(StrEnum):
@@ -53,6 +56,11 @@ class StudentModel(Protocol):
         """The engine settings that change a result (recorded in every decision)."""
         ...
 
+    @property
+    def prefix_load(self) -> "PrefixLoad | None":
+        """How the prompt prefix was last made ready (computed or restored, and how long it took), if known."""
+        ...
+
     def classify(self, texts: Sequence[str]) -> list[Classification]:
         """One classification per text, in order."""
         ...
@@ -91,6 +99,11 @@ class FakeStudent:
     def engine(self) -> EngineRecord:
         """The fake's settings: isolated decoding, the defaults' sizes, no llama.cpp build."""
         return EngineRecord(decode="isolated", max_message_tokens=512, n_ctx=8192, build="fake")
+
+    @property
+    def prefix_load(self) -> "PrefixLoad | None":
+        """The fake has no prefix."""
+        return None
 
     def close(self) -> None:
         """Nothing to release."""
