@@ -23,11 +23,11 @@ from faust.types import TP
 from schemas import ShadowDisagreement
 from stream.batch import BatchOutcome, BatchProcessor
 from stream.breaker import CircuitOpenError
+from stream.decoding import IncomingRecord
 from stream.faults import inject_agent_crash_if_asked
 from stream.health import Component, HealthFile, HealthStatus
 from stream.metrics import WorkerMetrics
 from stream.policy import ServingPolicy
-from stream.records import IncomingRecord
 from stream.settings import WorkerSettings
 from stream.shadow import ShadowComparer, ShadowLimits
 

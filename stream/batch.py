@@ -22,10 +22,10 @@ import structlog
 
 from schemas import DeadLetter, DeadLetterReason, ModerationDecision, ModerationRequest
 from stream.breaker import CircuitBreaker
+from stream.decoding import IncomingRecord, RejectedMessage, dead_letter, parse_request
 from stream.errors import InferenceError
 from stream.metrics import WorkerMetrics
 from stream.policy import Role, ServingPolicy
-from stream.records import IncomingRecord, RejectedMessage, dead_letter, parse_request
 from stream.shadow import ShadowJob, shadow_job
 from stream.student import Classification, StudentModel
 

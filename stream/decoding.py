@@ -1,4 +1,6 @@
-"""The request decoder: every byte string becomes a `ModerationRequest` or a `RejectedMessage` with a reason.
+"""From raw Kafka bytes to a validated request, or to a dead letter that keeps the bytes and the reason.
+
+The request decoder: every byte string becomes a `ModerationRequest` or a `RejectedMessage` with a reason.
 
 Strict on purpose, because its input is hostile: UTF-8 only (no byte-order mark, no UTF-16/32 that
 `json.loads` would sniff), standard JSON only (no NaN/Infinity), no duplicate keys (which one would
@@ -10,11 +12,13 @@ is reported as not-JSON rather than raised.
 
 import json
 import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
-from schemas import DeadLetterReason, ModerationRequest
+from schemas import DeadLetter, DeadLetterReason, ModerationRequest
 
 MAX_JSON_DEPTH = 16  # a request is an object of strings with one metadata object: depth 2
 MAX_NUMBER_CHARS = 32
@@ -141,3 +145,34 @@ def _only_empty_text(exc: ValidationError) -> bool:
 def _describe(exc: ValidationError) -> str:
     parts = [f"{'.'.join(str(p) for p in error['loc']) or '<root>'}: {error['msg']}" for error in exc.errors()]
     return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class IncomingRecord:
+    """One consumed Kafka record, reduced to what processing and dead-lettering need."""
+
+    value: bytes
+    key: bytes | None
+    topic: str
+    partition: int
+    offset: int
+
+
+def parse_request(record: IncomingRecord, max_bytes: int) -> ModerationRequest:
+    """The request in `record`, or RejectedMessage saying exactly what is wrong with it."""
+    return decode_request(record.value, max_bytes)
+
+
+def dead_letter(record: IncomingRecord, rejection: RejectedMessage, worker_id: str) -> DeadLetter:
+    """The dead letter for a rejected record."""
+    return DeadLetter.wrap(
+        record.value,
+        record.key,
+        reason=rejection.reason,
+        error=rejection.error,
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        worker_id=worker_id,
+        rejected_at=datetime.now(UTC),
+    )

@@ -8,7 +8,7 @@ non-zero status instead of leaving it alive and idle.
 import os
 from collections.abc import Sequence
 
-from stream.records import IncomingRecord
+from stream.decoding import IncomingRecord
 
 AGENT_CRASH_KEY_ENV = "PLD_FAULT_AGENT_CRASH_KEY"
 

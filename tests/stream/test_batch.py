@@ -16,12 +16,12 @@ from schemas import DeadLetterReason, ModelId, ModerationDecision, ShadowDisagre
 from stream.app import BatchHandler, HandlerLimits, ProgressWatchdog
 from stream.batch import BatchOutcome, BatchProcessor
 from stream.breaker import CircuitBreaker
+from stream.decoding import IncomingRecord
 from stream.errors import InferenceError
 from stream.health import Component, HealthFile, HealthStatus, read_health
 from stream.metrics import WorkerMetrics
 from stream.policy import ServingPolicy, in_canary
 from stream.prompts import starter_prompt
-from stream.records import IncomingRecord
 from stream.shadow import ShadowComparer, ShadowJob, ShadowLimits
 from stream.student import FakeStudent
 

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from schemas import DeadLetterReason
-from stream.records import IncomingRecord, RejectedMessage, dead_letter, parse_request
+from stream.decoding import IncomingRecord, RejectedMessage, dead_letter, parse_request
 
 LIMIT = 1024
 
