@@ -139,3 +139,17 @@ def test_light_modules_do_not_load_llama_cpp() -> None:
     probe = f"import sys\nfor m in {LIGHT_MODULES!r}: __import__(m)\nprint('llama_cpp' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT)
     assert done.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("package", ["schemas", "ops", "stream", "distiller", "pld"])
+def test_no_product_module_imports_a_test_double(package: str) -> None:
+    """`stream.student.testing` and `distiller.testing` (FakeStudent, FakeTeacher) serve the tests only."""
+    doubles = ("stream.student.testing", "distiller.testing")
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(
+            name for name in imported_modules(path) if any(within(name, d) for d in doubles)
+        )
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if module_name(path) not in doubles
+    }
+    assert {path: names for path, names in offenders.items() if names} == {}

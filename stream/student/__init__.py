@@ -24,7 +24,7 @@ from stream.student.factory import MAX_SEQUENCES, build_student, checked_model_f
 from stream.student.label_scoring import LOG_FLOOR
 from stream.student.model_file import ModelFile, default_model_file, model_file_at, sha256_of
 from stream.student.prompt_format import RULE_LETTERS, chat_format_for, label_cue, message_end, render_prefix
-from stream.student.protocol import Classification, DecodeStrategy, FakeStudent, StudentModel
+from stream.student.protocol import Classification, DecodeStrategy, StudentModel
 from stream.student.self_test import describe_build, ensure_model_runs
 from stream.student.settings import APP_NAME, DEFAULT_STUDENT, ENV_PREFIX, StudentSettings, default_cache_dir
 
@@ -78,7 +78,6 @@ __all__ = [
     "ContextSettings",
     "DecodeStrategy",
     "EngineError",
-    "FakeStudent",
     "InferenceError",
     "LlamaContext",
     "LlamaStudent",

@@ -1,6 +1,6 @@
-"""The `StudentModel` protocol the worker depends on, its result type, and a fake for unit tests."""
+"""The `StudentModel` protocol the worker depends on, and its result type."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
@@ -68,53 +68,3 @@ class StudentModel(Protocol):
     def close(self) -> None:
         """Release the model (a student is not used after this)."""
         ...
-
-
-class FakeStudent:
-    """A stand-in for unit tests: labels come from a caller-supplied rule, with certainty."""
-
-    def __init__(self, prompt: PromptVersion, model_id: ModelId, rule: Callable[[str], str] | None = None) -> None:
-        self._prompt = prompt
-        self._model_id = model_id
-        self._rule = rule or (lambda _text: prompt.default_label)
-        self.calls: list[list[str]] = []
-        self.closed = False
-
-    @property
-    def prompt(self) -> PromptVersion:
-        """The prompt version every classification uses."""
-        return self._prompt
-
-    @property
-    def model_id(self) -> ModelId:
-        """The (fake) model identity."""
-        return self._model_id
-
-    @property
-    def mode(self) -> ScoringMode:
-        """The fake claims single-pass scoring."""
-        return ScoringMode.SINGLE_PASS
-
-    @property
-    def engine(self) -> EngineRecord:
-        """The fake's settings: isolated decoding, the defaults' sizes, no llama.cpp build."""
-        return EngineRecord(decode="isolated", max_message_tokens=512, n_ctx=8192, build="fake")
-
-    @property
-    def prefix_load(self) -> "PrefixLoad | None":
-        """The fake has no prefix."""
-        return None
-
-    def close(self) -> None:
-        """Nothing to release."""
-        self.closed = True
-
-    def classify(self, texts: Sequence[str]) -> list[Classification]:
-        """Apply the rule to each text; record the call."""
-        self.calls.append(list(texts))
-        results = []
-        for text in texts:
-            label = self._rule(text)
-            probabilities = {name: float(name == label) for name in self._prompt.label_names}
-            results.append(Classification(label=label, probabilities=probabilities))
-        return results

@@ -6,8 +6,8 @@ from pathlib import Path
 from distiller.abstraction import abstract, fallback_rule, merge, valid_rule
 from distiller.examples import Dataset
 from distiller.mining import Pattern, Step
-from distiller.teacher import FakeTeacher
 from distiller.teacher_cache import TeacherCache
+from distiller.testing import FakeTeacher
 from schemas import Category, LabelDefinition
 from tests.distiller.test_mining import bag_of_words
 

@@ -3,8 +3,9 @@
 from pathlib import Path
 
 from distiller.contrast import ContrastWriter, Seed, cleaned, plausible, read_generated, write_generated
-from distiller.teacher import CompletionRequest, FakeTeacher
+from distiller.teacher import CompletionRequest
 from distiller.teacher_cache import TeacherCache
+from distiller.testing import FakeTeacher
 
 
 def script(request: CompletionRequest) -> str:

@@ -7,7 +7,8 @@ import pytest
 
 from distiller.eval_run import EvalSettings, run_eval
 from distiller.pipeline import DistillSettings, distill
-from distiller.teacher import CompletionRequest, FakeTeacher, TeacherKind
+from distiller.teacher import CompletionRequest, TeacherKind
+from distiller.testing import FakeTeacher
 from pld.distill_parsers import MODES, TEACHERS
 from schemas import PromptVersion, ScoringMode
 from tests.conftest import StudentSettingsFactory

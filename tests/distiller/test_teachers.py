@@ -27,9 +27,10 @@ from distiller.rationales import (
     sample_rationale,
     template_sha256,
 )
-from distiller.teacher import ChatMessage, CompletionRequest, FakeTeacher, Teacher
+from distiller.teacher import ChatMessage, CompletionRequest, Teacher
 from distiller.teacher_cache import CachedMessage, CacheKey, CacheRecord, TeacherCache
 from distiller.teachers import OpenAICompatibleTeacher, OpenAITeacherSettings, cached_sha256
+from distiller.testing import FakeTeacher
 from schemas import Category, LabelDefinition
 from stream.settings import WorkerSettings
 from stream.student import QWEN_CODER_1_5B

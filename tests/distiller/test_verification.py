@@ -5,8 +5,9 @@ from pathlib import Path
 
 from distiller.abstraction import Candidate
 from distiller.mining import Pattern, Step
-from distiller.teacher import CompletionRequest, FakeTeacher
+from distiller.teacher import CompletionRequest
 from distiller.teacher_cache import TeacherCache
+from distiller.testing import FakeTeacher
 from distiller.verification import is_generic, verify
 from schemas import Category, LabelDefinition
 from tests.distiller.test_abstraction import DATASET, pattern

@@ -23,7 +23,7 @@ from stream.metrics import WorkerMetrics
 from stream.policy import ServingPolicy, in_canary
 from stream.prompts import starter_prompt
 from stream.shadow import ShadowComparer, ShadowJob, ShadowLimits
-from stream.student import FakeStudent
+from stream.student.testing import FakeStudent
 
 MODEL = ModelId(file_name="fake.gguf", sha256="1" * 64)
 

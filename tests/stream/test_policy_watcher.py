@@ -16,7 +16,7 @@ from stream.policy_watcher import PolicyWatcher
 from stream.prompts import Pointer, PromptRegistry, starter_prompt
 from stream.prompts.keys import RegistryKeys
 from stream.prompts.registry import Trust
-from stream.student import FakeStudent
+from stream.student.testing import FakeStudent
 from tests.fixtures_services import local_redis, local_registry, local_trust
 
 pytestmark = pytest.mark.integration
