@@ -19,12 +19,14 @@ from stream.student.errors import (
     ModelLoadError,
     PromptError,
     SelfTestError,
+    WheelDownloadError,
 )
 from stream.student.factory import MAX_SEQUENCES, build_student, checked_model_file, resolve_model_file
 from stream.student.label_scoring import LOG_FLOOR
 from stream.student.model_file import ModelFile, default_model_file, model_file_at, sha256_of
 from stream.student.prompt_format import RULE_LETTERS, chat_format_for, label_cue, message_end, render_prefix
 from stream.student.protocol import Classification, DecodeStrategy, StudentModel
+from stream.student.registry_wheels import registry_wheel
 from stream.student.self_test import describe_build, ensure_model_runs
 from stream.student.settings import APP_NAME, DEFAULT_STUDENT, ENV_PREFIX, StudentSettings, default_cache_dir
 
@@ -92,6 +94,7 @@ __all__ = [
     "StudentSettings",
     "TokenBudget",
     "Vocabulary",
+    "WheelDownloadError",
     "WholePromptModel",
     "assemble",
     "build_student",
@@ -107,6 +110,7 @@ __all__ = [
     "message_end",
     "model_file_at",
     "prefix_token_counter",
+    "registry_wheel",
     "render_prefix",
     "resolve_model_file",
     "sha256_of",

