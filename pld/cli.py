@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pld.distill_parsers import STUDENTS, add_contrast_parser, add_distill_parser, add_eval_parser
+from pld.distill_parsers import STUDENTS, add_contrast_parser, add_distill_parser, add_eval_parser, add_select_parser
 from pld.prompt_commands import add_prompt_parser
 from schemas import DeadLetterReason
 from stream.errors import SelfTestError
@@ -103,6 +103,13 @@ def _eval(args: argparse.Namespace) -> int:
     return run_evaluation(args)
 
 
+def _select(args: argparse.Namespace) -> int:
+    from pld.distill_commands import run_select  # noqa: PLC0415 - lazy, like the worker
+
+    configure_logging(to_stderr=True)  # stdout carries the report JSON only
+    return run_select(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(prog="pld", description="Prompt-Level Distillation content moderation.")
@@ -115,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     services.add_argument("action", choices=["start", "stop", "status"])
     add_distill_parser(commands)
     add_eval_parser(commands)
+    add_select_parser(commands)
     add_contrast_parser(commands)
     health = commands.add_parser("health", help="workers' health from their health files; exit 1 when unhealthy")
     health.add_argument("--file", type=Path, help="one worker's health file (PLD_HEALTH_FILE); default: all")
@@ -148,6 +156,7 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "distill": _distill,
     "contrast": _contrast,
     "eval": _eval,
+    "select": _select,
     "health": _health,
     "dlq": _dlq,
     "prompt": _prompt,

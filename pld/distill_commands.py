@@ -3,11 +3,16 @@
 import argparse
 import json
 import sys
+from dataclasses import asdict
 
+from distiller.datasets import load_dataset, sample
 from distiller.eval_run import EvalSettings, run_eval
+from distiller.examples import Split
 from distiller.pipeline import DistillSettings, distill
+from distiller.selection import prune_by_ablation
 from distiller.teacher import TeacherKind
 from schemas import ScoringMode
+from stream.prompts import load_prompt_file
 from stream.student import StudentSettings
 
 
@@ -48,6 +53,27 @@ def run_distill(args: argparse.Namespace) -> int:
     summary = distill(settings)
     sys.stdout.write(json.dumps(summary, indent=2) + "\n")
     return 0
+
+
+def run_select(args: argparse.Namespace) -> int:
+    """`pld select`: prune a prompt by ablation on dev; write the pruned version and the report beside it."""
+    student = student_settings(args.student)
+    dataset = load_dataset(args.dataset, student.cache_dir)
+    prompt = load_prompt_file(args.prompt)
+    dev = sample(dataset.split(Split.DEV), args.dev_limit)
+    pruned, report = prune_by_ablation(prompt, student, dev, dataset.name, progress=_progress)
+    pruned = pruned.variant(args.version or args.out.stem)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(pruned.model_dump(mode="json"), indent=2) + "\n")
+    summary = {"dataset": dataset.name, "dev_examples": len(dev), "student": student.student, **asdict(report)}
+    args.out.with_suffix(".selection.json").write_text(json.dumps(summary, indent=2) + "\n")
+    sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+    return 0
+
+
+def _progress(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
 
 
 def run_evaluation(args: argparse.Namespace) -> int:

@@ -62,6 +62,19 @@ def add_eval_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParse
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
+def add_select_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """Register `pld select`."""
+    parser = commands.add_parser(
+        "select", help="keep the rules of a prompt whose removal costs the student on dev (ablation)"
+    )
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--prompt", type=Path, required=True, help="the prompt version to prune")
+    parser.add_argument("--out", type=Path, required=True, help="the pruned version (a report lands beside it)")
+    parser.add_argument("--student", help=f"{' | '.join(STUDENTS)} | a GGUF path (default: PLD_STUDENT)")
+    parser.add_argument("--dev-limit", type=int, default=150, help="dev examples scored per trial")
+    parser.add_argument("--version", help="the pruned version's name (default: the output file's stem)")
+
+
 def add_contrast_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """Register `pld contrast`."""
     parser = commands.add_parser(
