@@ -153,3 +153,14 @@ def test_no_product_module_imports_a_test_double(package: str) -> None:
         if module_name(path) not in doubles
     }
     assert {path: names for path, names in offenders.items() if names} == {}
+
+
+def test_tests_share_helpers_through_helper_modules_only() -> None:
+    """No test module imports another test module: what several need lives in a `helpers` module."""
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(
+            name for name in imported_modules(path) if name.startswith("tests.") and ".test_" in name
+        )
+        for path in sorted((ROOT / "tests").rglob("*.py"))
+    }
+    assert {path: names for path, names in offenders.items() if names} == {}

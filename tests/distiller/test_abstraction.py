@@ -4,24 +4,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from distiller.abstraction import abstract, fallback_rule, merge, valid_rule
-from distiller.examples import Dataset
 from distiller.mining import Pattern, Step
 from distiller.teacher_cache import TeacherCache
 from distiller.testing import FakeTeacher
 from schemas import Category, LabelDefinition
-from tests.distiller.test_mining import bag_of_words
-
-DATASET = Dataset(
-    name="toy",
-    task="Decide whether the sentence is a stereotype.",
-    labels=[LabelDefinition(name="stereotype", description="s"), LabelDefinition(name="unrelated", description="u")],
-    default_label="unrelated",
-)
-
-
-def pattern(text: str, label: str, examples: list[str], purity: float = 1.0) -> Pattern:
-    steps = tuple(Step(text, example, label, False) for example in examples)
-    return Pattern(steps, (text,), label, len(examples), purity)
+from tests.distiller.helpers import DATASET, bag_of_words, pattern
 
 
 def test_valid_rule_accepts_the_requested_shape() -> None:

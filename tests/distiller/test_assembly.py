@@ -6,7 +6,7 @@ from distiller.examples import Dataset, Example
 from distiller.mining import Pattern, Step
 from schemas import Category, LabelDefinition, PromptVersion
 from stream.student import render_prefix
-from tests.distiller.test_abstraction import DATASET, pattern
+from tests.distiller.helpers import DATASET, pattern
 
 EXAMPLES = {
     "a": Example("a", "The cat sat on the mat while the sun was shining all afternoon.", "unrelated"),

@@ -1,19 +1,7 @@
 """Pattern mining: step normalisation, grouping, support and purity."""
 
-from collections.abc import Sequence
-
-import numpy as np
-import numpy.typing as npt
-
 from distiller.mining import Step, mine_patterns, normalise_step
-
-
-def bag_of_words(texts: Sequence[str]) -> npt.NDArray[np.float32]:
-    """A tiny deterministic embedding: unit-norm word counts."""
-    vocabulary = sorted({word for text in texts for word in text.lower().split()})
-    rows = np.array([[text.lower().split().count(word) for word in vocabulary] for text in texts], dtype=np.float32)
-    unit: npt.NDArray[np.float32] = rows / np.linalg.norm(rows, axis=1, keepdims=True)
-    return unit
+from tests.distiller.helpers import bag_of_words
 
 
 def test_normalise_strips_numbering_and_drops_answers() -> None:

@@ -1,6 +1,5 @@
 """The whole distiller on small real data: real student embeddings and tokenizer, a scripted teacher."""
 
-import json
 from pathlib import Path
 
 import pytest
@@ -12,23 +11,14 @@ from distiller.testing import FakeTeacher
 from pld.distill_parsers import MODES, TEACHERS
 from schemas import PromptVersion, ScoringMode
 from tests.conftest import StudentSettingsFactory
+from tests.distiller.helpers import write_dataset
 
 pytestmark = pytest.mark.model
 
-SPAM = ["Win a free phone now, click this link", "Cheap pills, buy now, limited offer", "Earn money fast, send me a DM"]
-HAM = ["See you at practice tomorrow", "Thanks for the recipe, it was great", "The meeting moved to Friday"]
 REASONS = {
     "spam": "1. The text advertises a product or offer to strangers.\n2. It pushes the reader to act quickly.\n",
     "ham": "1. The text is an ordinary personal message between people.\n2. It asks the reader to buy nothing.\n",
 }
-
-
-def write_dataset(path: Path) -> Path:
-    """Twenty labelled rows, enough for every split."""
-    rows = [{"text": f"{text} ({n})", "label": "spam"} for n in range(4) for text in SPAM]
-    rows += [{"text": f"{text} ({n})", "label": "ham"} for n in range(4) for text in HAM]
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    return path
 
 
 def scripted(request: CompletionRequest) -> str:

@@ -10,7 +10,7 @@ from distiller.teacher_cache import TeacherCache
 from distiller.testing import FakeTeacher
 from distiller.verification import is_generic, verify
 from schemas import Category, LabelDefinition
-from tests.distiller.test_abstraction import DATASET, pattern
+from tests.distiller.helpers import DATASET, pattern
 
 CONTRADICTION = "If the sentence does not generalise about any group, label it stereotype."
 SOUND = "If the sentence generalises about a group, label it stereotype."

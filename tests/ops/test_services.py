@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import stat
 import uuid
 from pathlib import Path
@@ -29,36 +28,14 @@ from ops.redis import configured_redis_port, ensure_redis, local_password, redis
 from ops.services import main
 from stream.settings import WorkerSettings
 from tests.fixtures_services import local_redis
+from tests.ops.helpers import LOOPBACK, free_port_triple
 
 if TYPE_CHECKING:
     from tests.fixtures_services import TopicsFactory
 
 pytestmark = pytest.mark.integration
 
-LOOPBACK = "127.0.0.1"
 CONSUME_TIMEOUT_S = 30.0
-PORT_SEARCH_ATTEMPTS = 50
-
-
-def _port_is_free(port: int) -> bool:
-    """Return whether ``port`` can be bound on loopback right now."""
-    with socket.socket() as probe:
-        try:
-            probe.bind((LOOPBACK, port))
-        except OSError:
-            return False
-    return True
-
-
-def _free_port_pair() -> int:
-    """Return a port that is free together with the next two (client, controller, SASL client)."""
-    for _ in range(PORT_SEARCH_ATTEMPTS):
-        with socket.socket() as probe:
-            probe.bind((LOOPBACK, 0))
-            port: int = probe.getsockname()[1]
-        if _port_is_free(port + 1) and _port_is_free(port + 2):
-            return port
-    pytest.fail("no two adjacent free ports on loopback")
 
 
 @pytest.fixture
@@ -134,7 +111,7 @@ async def test_kafka_topics_factory_creates_distinct_live_topics(
 @pytest.mark.usefixtures("private_cache")
 def test_broker_restart_reuses_formatted_storage() -> None:
     """Stopping and re-ensuring a broker keeps its storage (same cluster id) and stop is idempotent."""
-    port = _free_port_pair()
+    port = free_port_triple()
     try:
         bootstrap = ensure_kafka(port)
         cluster_id = _cluster_id(port)
@@ -169,7 +146,7 @@ def test_ensure_redis_answers_and_round_trips() -> None:
 @pytest.mark.usefixtures("private_cache")
 def test_stop_redis_stops_the_server_ops_started() -> None:
     """stop_redis stops our server once and reports nothing to stop afterwards."""
-    port = _free_port_pair()
+    port = free_port_triple()
     url = ensure_redis(port)
     assert redis_pid(port) is not None
     assert stop_redis(port)
@@ -181,7 +158,7 @@ def test_stop_redis_stops_the_server_ops_started() -> None:
 def test_ops_redis_requires_its_password_and_workers_find_it() -> None:
     """The server ops starts refuses clients without the password, which lives owner-only in the cache dir,
     never in the process list, and is what a worker's settings use for a loopback URL."""
-    port = _free_port_pair()
+    port = free_port_triple()
     url = ensure_redis(port)
     try:
         with pytest.raises(redis.AuthenticationError):
@@ -210,7 +187,7 @@ def test_status_command_exits_zero_when_services_answer(capsys: pytest.CaptureFi
 
 def test_status_command_exits_nonzero_when_a_service_is_down(capsys: pytest.CaptureFixture[str]) -> None:
     """The status command fails when a service does not answer (here: nothing on the ports)."""
-    kafka_port, redis_port = _free_port_pair(), _free_port_pair()
+    kafka_port, redis_port = free_port_triple(), free_port_triple()
     code = main(["status", "--kafka-port", str(kafka_port), "--redis-port", str(redis_port)])
     assert code != 0
     assert [line.split()[:2] for line in capsys.readouterr().out.splitlines()] == [["kafka", "down"], ["redis", "down"]]

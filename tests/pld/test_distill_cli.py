@@ -13,7 +13,7 @@ from distiller.pipeline import DistillSettings, described
 from pld.distill_commands import _descriptions
 from schemas import Exemplar, Instruction, InstructionProvenance, LabelDefinition, PromptVersion
 from stream.student import StudentSettings
-from tests.distiller.test_pipeline import write_dataset
+from tests.distiller.helpers import write_dataset
 
 TOY = Dataset(
     name="toy",

@@ -18,7 +18,7 @@ import pytest
 from ops.kafka import ensure_kafka, stop_kafka
 from pld.traffic import Outputs, collect, produce, sample_requests
 from tests.fixtures_services import KafkaTopics, TopicsFactory, _create_topics
-from tests.ops.test_services import _free_port_pair
+from tests.ops.helpers import free_port_triple
 from tests.worker_process import WorkerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.model]
@@ -77,7 +77,7 @@ def test_sigkill_mid_batch_then_restart(
 
 def test_broker_stopped_and_restarted_mid_stream(redis_url: str, tmp_path: Path) -> None:
     """With the broker down for a while the worker retries; after the restart every request is decided."""
-    port = _free_port_pair()
+    port = free_port_triple()
     bootstrap = ensure_kafka(port)
     try:
         suffix = uuid.uuid4().hex[:8]

@@ -11,7 +11,7 @@ from ops.kafka_config import SCRAM_MECHANISM, SCRAM_USER, sasl_port
 from ops.redis import local_password
 from pld.traffic import collect, produce, sample_requests
 from tests.fixtures_services import KafkaTopics, _create_topics
-from tests.ops.test_services import _free_port_pair
+from tests.ops.helpers import free_port_triple
 from tests.worker_process import WorkerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.model]
@@ -22,7 +22,7 @@ REQUESTS = 6
 
 def test_a_worker_with_scram_credentials_decides_through_the_sasl_listener(redis_url: str, tmp_path: Path) -> None:
     """A broker of the test's own (formatted with the SCRAM user) serves a worker that logs in with SCRAM."""
-    port = _free_port_pair()
+    port = free_port_triple()
     plaintext = ensure_kafka(port)
     try:
         suffix = uuid.uuid4().hex[:8]

@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from schemas import DeadLetter, DeadLetterReason, ModelId, ModerationDecision, ModerationRequest, decision_key
 from schemas.dead_letters import MAX_KEY_BYTES, MAX_ORIGINAL_BYTES
-from tests.schemas.test_prompts import make_prompt
+from tests.schemas.helpers import make_prompt
 
 MODEL = ModelId(file_name="m.gguf", sha256="0" * 64)
 KAFKA_DEFAULT_MAX_RECORD_BYTES = 1_000_000

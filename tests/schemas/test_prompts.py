@@ -3,22 +3,9 @@
 import pytest
 from pydantic import ValidationError
 
-from schemas import Category, Instruction, InstructionProvenance, PromptVersion
+from schemas import Category, Instruction, PromptVersion
 from schemas.prompts import LabelDefinition, instruction_id
-
-PROVENANCE = InstructionProvenance(source="hand_written", author="tests")
-
-
-def make_prompt(**overrides: object) -> PromptVersion:
-    content: dict[str, object] = {
-        "version": "v1",
-        "task": "Classify the message.",
-        "labels": [LabelDefinition(name="allow", description="ok"), LabelDefinition(name="block", description="bad")],
-        "default_label": "allow",
-        "instructions": [Instruction.from_text("The message threatens someone.", "block", PROVENANCE)],
-    }
-    content.update(overrides)
-    return PromptVersion.create(**content)
+from tests.schemas.helpers import PROVENANCE, make_prompt
 
 
 def test_round_trip_keeps_hash() -> None:

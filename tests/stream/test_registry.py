@@ -14,7 +14,7 @@ from stream.prompts.keys import RegistryKeys
 from stream.prompts.registry import Trust
 from stream.prompts.signing import PromptSigner
 from tests.fixtures_services import local_redis
-from tests.schemas.test_prompts import make_prompt
+from tests.schemas.helpers import make_prompt
 
 pytestmark = pytest.mark.integration
 SCRATCH_DB = 7

@@ -12,7 +12,7 @@ from stream.errors import InferenceError, PromptError
 from stream.prompts import starter_prompt
 from stream.student import Classification, DecodeStrategy, LlamaStudent, build_student, check_budget
 from tests.conftest import StudentSettingsFactory
-from tests.schemas.test_prompts import make_prompt
+from tests.schemas.helpers import make_prompt
 
 pytestmark = pytest.mark.model
 
