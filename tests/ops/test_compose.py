@@ -1,5 +1,5 @@
 """docker-compose.yml, checked without Docker: its broker speaks the SASL/SCRAM the loopback broker is tested
-with (`tests/pld/test_kafka_sasl.py`), and its workers are configured to use it and to read their secrets."""
+with (`tests/integration/test_kafka_sasl.py`), and its workers are configured to use it and to read their secrets."""
 
 from pathlib import Path
 

@@ -14,7 +14,7 @@ from pld.traffic import Outputs, collect, produce, sample_requests
 from stream.faults import AGENT_CRASH_KEY_ENV
 from stream.worker import EXIT_AGENT_CRASHED
 from tests.fixtures_services import KafkaTopics, TopicsFactory
-from tests.pld.kafka_checks import committed_and_end
+from tests.integration.kafka_checks import committed_and_end
 from tests.worker_process import WorkerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.model]

@@ -28,7 +28,7 @@ from schemas.limits import (
     MAX_TEXT_CHARS,
 )
 from tests.fixtures_services import TopicsFactory
-from tests.pld.kafka_checks import wait_for_commit_at_end
+from tests.integration.kafka_checks import wait_for_commit_at_end
 from tests.worker_process import WorkerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.model]

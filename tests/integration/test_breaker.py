@@ -11,7 +11,7 @@ import pytest
 
 from pld.traffic import collect, produce
 from tests.fixtures_services import TopicsFactory
-from tests.pld.kafka_checks import wait_for_commit_at_end
+from tests.integration.kafka_checks import wait_for_commit_at_end
 from tests.worker_process import WorkerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.model]

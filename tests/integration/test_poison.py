@@ -15,7 +15,7 @@ import pytest
 from pld.traffic import Outputs, collect, produce, sample_messages
 from schemas import DeadLetterReason
 from tests.fixtures_services import TopicsFactory
-from tests.pld.kafka_checks import wait_for_commit_at_end
+from tests.integration.kafka_checks import wait_for_commit_at_end
 from tests.worker_process import WorkerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.model]
