@@ -75,7 +75,7 @@ def run_demo(settings: WorkerSettings, timeout_s: float) -> int:
     if exited_early:
         _print_worker_death(console, worker.returncode, log_path)
         return 1
-    _print_results(console, samples, outputs)
+    _print_results(console, samples, outputs, {ins.id: ins.text for ins in prompt.instructions})
     if settings.model_path is None and settings.student == StudentName.GEMMA_270M:
         console.print(EMBEDDED_STUDENT_NOTE)
     missing = {sample["id"] for sample in samples} - outputs.decided_ids
@@ -169,20 +169,21 @@ def _key(letter: DeadLetter) -> bytes:
     return base64.b64decode(letter.original_key_base64 or "")
 
 
-def _print_results(console: Console, samples: list[dict[str, Any]], outputs: Outputs) -> None:
+def _print_results(console: Console, samples: list[dict[str, Any]], outputs: Outputs, rules: dict[str, str]) -> None:
     by_id = {decision.request_id: decision for decision in outputs.decisions}
     table = Table(title="Moderation decisions")
-    for column in ("kind", "label", "p(label)", "probabilities", "cited rules", "ms", "text"):
+    for column in ("kind", "label", "category", "p(label)", "probabilities", "cited rules", "ms", "text"):
         table.add_column(column)
     for sample in samples:
         decision = by_id.get(sample["id"])
         if decision is None:
-            table.add_row(sample["metadata"]["sample_kind"], "[red]missing[/]", "", "", "", "", sample["text"][:60])
+            table.add_row(sample["metadata"]["sample_kind"], "[red]missing[/]", "", "", "", "", "", sample["text"][:60])
             continue
         probabilities = " ".join(f"{label}={p:.2f}" for label, p in decision.probabilities.items())
         table.add_row(
             sample["metadata"]["sample_kind"],
             decision.label,
+            decision.category or "",
             f"{decision.probabilities[decision.label]:.2f}",
             probabilities,
             " ".join(decision.instruction_ids),
@@ -190,13 +191,47 @@ def _print_results(console: Console, samples: list[dict[str, Any]], outputs: Out
             sample["text"][:60],
         )
     console.print(table)
-    counts = Counter(
-        (sample["metadata"]["sample_kind"], by_id[sample["id"]].label) for sample in samples if sample["id"] in by_id
-    )
-    summary = ", ".join(f"{kind}->{label}: {n}" for (kind, label), n in sorted(counts.items()))
-    console.print(f"Labels by kind: {summary}")
     for letter in outputs.dead_letters:
         console.print(f"DLQ: {letter.reason.value}: {letter.error[:100]} (original {letter.original[:40]!r})")
+    _print_report(console, samples, by_id, outputs, rules)
+
+
+def _print_report(
+    console: Console,
+    samples: list[dict[str, Any]],
+    by_id: dict[str, ModerationDecision],
+    outputs: Outputs,
+    rules: dict[str, str],
+) -> None:
+    """The closing summary, as a moderator would read it: what was let through, held and why."""
+    decided = [(sample["metadata"]["sample_kind"], by_id[sample["id"]]) for sample in samples if sample["id"] in by_id]
+    labels = Counter(decision.label for _kind, decision in decided)
+    by_kind: dict[str, Counter[str]] = {}
+    for kind, decision in decided:
+        by_kind.setdefault(kind, Counter())[decision.label] += 1
+    held = [decision for _kind, decision in decided if decision.label != "allow"]
+    categories = Counter(decision.category or "no category" for decision in held)
+    cited = Counter(decision.instruction_ids[0] for decision in held if decision.instruction_ids)
+    reasons = Counter(letter.reason.value for letter in outputs.dead_letters)
+    console.print("[bold]Moderator's report[/]")
+    console.print(
+        f"  {len(decided)} messages decided; {len(outputs.dead_letters)} malformed records dead-lettered "
+        f"({', '.join(f'{reason} {n}' for reason, n in sorted(reasons.items())) or 'none'})"
+    )
+    console.print(f"  allowed {labels['allow']} · held for review {labels['review']} · blocked {labels['block']}")
+    shares = [
+        f"benign {by_kind.get('benign', Counter())['allow']}/{sum(by_kind.get('benign', Counter()).values())} allowed"
+    ] + [
+        f"{kind} {sum(by_kind.get(kind, Counter()).values()) - by_kind.get(kind, Counter())['allow']}"
+        f"/{sum(by_kind.get(kind, Counter()).values())} held"
+        for kind in ("abusive", "spam")
+    ]
+    borderline = by_kind.get("borderline", Counter())
+    shares.append("borderline " + ", ".join(f"{label} {n}" for label, n in sorted(borderline.items())))
+    console.print("  " + " · ".join(shares))
+    console.print("  held by category: " + ", ".join(f"{name} {n}" for name, n in categories.most_common()))
+    for rule_id, n in cited.most_common(3):
+        console.print(f"  rule {rule_id} decided {n} held messages: {rules.get(rule_id, '?')}", highlight=False)
     if outputs.decisions:
         first = outputs.decisions[0]
-        console.print(f"Prompt {first.prompt_version} ({first.prompt_sha256[:12]}), model {first.model_id.file_name}")
+        console.print(f"  prompt {first.prompt_version} ({first.prompt_sha256[:12]}), model {first.model_id.file_name}")

@@ -1,0 +1,43 @@
+"""The demo's closing report reads like a moderator's: what was let through, what was held, and by which rule."""
+
+from datetime import UTC, datetime
+
+from rich.console import Console
+
+from pld.demo import _print_report
+from pld.traffic import Outputs
+from schemas import ModelId, ModerationDecision, ScoringMode
+
+
+def decision(request_id: str, label: str, category: str | None, rule: str | None) -> ModerationDecision:
+    return ModerationDecision.model_construct(
+        request_id=request_id, label=label, category=category, instruction_ids=[rule] if rule else [],
+        prompt_version="v1", prompt_sha256="a" * 64, model_id=ModelId(file_name="m.gguf", sha256="b" * 64),
+        probabilities={label: 1.0}, scoring_mode=ScoringMode.SINGLE_PASS, latency_ms=1.0, model_ms=1.0,
+        batch_size=1, decided_at=datetime.now(UTC), worker_id="w1",
+    )  # fmt: skip
+
+
+def test_the_report_counts_each_kind_and_names_the_rules_that_held_messages() -> None:
+    samples = [
+        {"id": f"{kind}-{n}", "metadata": {"sample_kind": kind}}
+        for kind, count in (("benign", 2), ("abusive", 2), ("spam", 1), ("borderline", 1))
+        for n in range(count)
+    ]
+    decided = [
+        decision("benign-0", "allow", None, None),
+        decision("benign-1", "review", "profanity", "ins-p"),
+        decision("abusive-0", "block", "threat", "ins-t"),
+        decision("abusive-1", "block", "threat", "ins-t"),
+        decision("spam-0", "allow", None, None),
+        decision("borderline-0", "review", "profanity", "ins-p"),
+    ]
+    console = Console(record=True, width=200)
+    outputs = Outputs(decisions=decided)
+    _print_report(console, samples, {d.request_id: d for d in decided}, outputs, {"ins-t": "If it threatens, block."})
+    text = console.export_text()
+    assert "6 messages decided; 0 malformed records dead-lettered (none)" in text
+    assert "allowed 2 · held for review 2 · blocked 2" in text
+    assert "benign 1/2 allowed · abusive 2/2 held · spam 0/1 held · borderline review 1" in text
+    assert "held by category: profanity 2, threat 2" in text
+    assert "rule ins-t decided 2 held messages: If it threatens, block." in text
