@@ -13,10 +13,11 @@ import json
 import socket
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from schemas import Instruction, PromptVersion
-from stream.prompts import Pointer, PromptRegistry, load_prompt_file
+from stream.prompts import Pointer, PromptRegistry, default_prompt, load_prompt_file
 from stream.settings import WorkerSettings
 
 REWORDED_SIMILARITY = 0.5
@@ -38,6 +39,16 @@ def add_prompt_parser(commands: "argparse._SubParsersAction[argparse.ArgumentPar
     diff.add_argument("old")
     diff.add_argument("new")
     actions.add_parser("history", help="every pointer move: who, when, from, to, why")
+    impact = actions.add_parser("impact", help="which recent decisions a candidate would change, and which rules")
+    impact.add_argument("candidate", help="a prompt file, or a stored version's name")
+    impact.add_argument("--against", help="the reference version (default: production)")
+    impact.add_argument("--since", type=datetime.fromisoformat, help="ISO time: requests from then on")
+    impact.add_argument("--until", type=datetime.fromisoformat, help="ISO time: requests up to then")
+    impact.add_argument("--sample", type=int, default=200, help="most requests compared (by request-id hash)")
+    impact.add_argument("--tenant", help="only this tenant's requests")
+    impact.add_argument("--show-chars", type=int, default=80, help="longest excerpt of a message in the report")
+    impact.add_argument("--json", action="store_true", help="print the whole report as JSON")
+    impact.add_argument("--out", type=Path, help="also write impact.json and impact.png here")
     actions.add_parser("promote", help="the canary becomes production")
     actions.add_parser("rollback", help="production goes back to its previous version")
     for action in (publish, actions.choices["promote"], actions.choices["rollback"]):
@@ -58,6 +69,8 @@ def run_prompt(args: argparse.Namespace) -> int:
         "promote": lambda a, r, _s: r.promote(who=a.who, why=a.why).model_dump(mode="json"),
         "rollback": lambda a, r, _s: r.rollback(who=a.who, why=a.why).model_dump(mode="json"),
     }
+    if args.prompt_command == "impact":
+        return _impact(args, registry, settings)
     result = handlers[args.prompt_command](args, registry, settings)
     sys.stdout.write(json.dumps(result, indent=2, default=str) + "\n")
     return 0
@@ -71,6 +84,23 @@ def _publish(args: argparse.Namespace, registry: PromptRegistry, settings: Worke
     pointer = Pointer.CANARY if args.canary is not None else Pointer.SHADOW if args.shadow else Pointer.PRODUCTION
     entry = registry.publish(prompt, pointer, who=args.who, why=args.why, share=args.canary)
     return {**entry.model_dump(mode="json"), "prefix_tokens": budget.prefix_tokens, "kv_cells_needed": budget.needed}
+
+
+def _impact(args: argparse.Namespace, registry: PromptRegistry, settings: WorkerSettings) -> int:
+    from pld.impact import ImpactQuery, print_impact, run_impact, write_report  # noqa: PLC0415 - loads the model
+
+    candidate = load_prompt_file(args.candidate) if Path(args.candidate).is_file() else registry.get(args.candidate)
+    reference_name = args.against or registry.deployment().production
+    reference = registry.get(reference_name) if reference_name else default_prompt()
+    query = ImpactQuery(args.since, args.until, args.sample, args.tenant, args.show_chars)
+    report = run_impact(settings, candidate, reference, query)
+    if args.out is not None:
+        write_report(report, args.out, candidate.label_names)
+    if args.json:
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+    else:
+        print_impact(report)
+    return 0
 
 
 def _list(registry: PromptRegistry) -> object:
