@@ -62,14 +62,14 @@ def fit_calibration(
         label_biases={label: float(bias) for label, bias in zip(labels, biases, strict=True)},
         dev_split=f"{dataset_name} dev split, deterministic sample of {len(dev)}",
         dev_examples=len(dev),
-        dev_sha256=dev_digest(dev),
+        dev_sha256=examples_digest(dev),
         dev_macro_f1=dev_macro_f1,
         fitted_on=datetime.now(UTC).date(),
     )
 
 
-def dev_digest(examples: Sequence[Example]) -> str:
-    """sha256 over the dev examples' ids and gold labels: which data a calibration came from."""
+def examples_digest(examples: Sequence[Example]) -> str:
+    """sha256 over examples' ids and gold labels: which data a calibration or an evaluation came from."""
     lines = "".join(f"{example.id}\t{example.label}\n" for example in examples)
     return hashlib.sha256(lines.encode()).hexdigest()
 

@@ -16,6 +16,7 @@ from distiller.evaluation import (
     FittedSystem,
     ablation,
     demo_decisions,
+    evaluation_record,
     reference_systems,
     run_student_system,
 )
@@ -76,6 +77,9 @@ def run_eval(settings: EvalSettings) -> dict[str, Any]:
         BASELINE, settings.student, baseline_prompt(pld_prompt, f"{pld_prompt.version}-baseline"), splits
     )
     pld = run_student_system(PLD, settings.student, pld_prompt, splits)
+    # The served version carries what it scored here (a promotion gate compares it); decisions are the same.
+    record = evaluation_record(pld, splits, settings.student.decode.value)
+    pld = replace(pld, prompt=pld.prompt.with_evaluation(record))
     _write_served(settings.out_dir, pld, splits)
     sources = hold_by_source(splits.test, pld.decisions, source_function(dataset))
     gate = demo_gate(demo_decisions(settings.student, pld.prompt), pld.prompt.category_of)

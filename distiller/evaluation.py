@@ -6,19 +6,21 @@ instructions differ, so a gain comes from the instructions. The biases are writt
 version the test decisions come from, so the report describes the exact version a worker serves.
 """
 
+import math
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from tqdm import tqdm  # type: ignore[import-untyped]
 
-from distiller.calibration import fit_calibration
+from distiller.calibration import examples_digest, fit_calibration
 from distiller.examples import Dataset, Example
 from distiller.metrics import evaluate, majority_baseline, random_baseline
 from distiller.moderation_gate import demo_messages
 from distiller.report import AblationRow, SystemResult
-from schemas import PromptVersion
+from schemas import EvaluationRecord, ModelId, PromptVersion, ScoringMode
 from stream.student import Classification, LlamaStudent, StudentSettings, build_student
 
 MS_PER_S = 1000.0
@@ -41,6 +43,8 @@ class FittedSystem:
     result: SystemResult
     prompt: PromptVersion
     decisions: list[Classification]
+    model_id: ModelId
+    mode: ScoringMode
 
 
 def classify_all(
@@ -71,7 +75,39 @@ def run_student_system(name: str, settings: StudentSettings, prompt: PromptVersi
     gold = [example.label for example in splits.test]
     table = [decision.probabilities for decision in decisions]
     metrics = evaluate(gold, [decision.label for decision in decisions], labels, scores=table)
-    return FittedSystem(SystemResult(name, metrics, latency_ms, note), served, decisions)
+    return FittedSystem(
+        SystemResult(name, metrics, latency_ms, note), served, decisions, student.model_id, student.mode
+    )
+
+
+def evaluation_record(system: FittedSystem, splits: EvalSplits, decode: str) -> EvaluationRecord:
+    """What `system` scored on the test split, as the version it was served with will carry it."""
+    metrics = system.result.metrics
+    low, high = metrics.macro_f1_ci
+    return EvaluationRecord(
+        dataset=splits.dataset,
+        split="test",
+        split_sha256=examples_digest(splits.test),
+        examples=len(splits.test),
+        model_sha256=system.model_id.sha256,
+        model_file=system.model_id.file_name,
+        scoring_mode=system.mode,
+        decode=decode,
+        macro_f1=round(metrics.macro_f1, 4),
+        macro_f1_ci=(round(low, 4), round(high, 4)),
+        recall={label: round(c.recall, 4) for label, c in metrics.per_class.items()},
+        recall_ci={label: wilson_interval(c.recall, c.support) for label, c in metrics.per_class.items()},
+        evaluated_on=datetime.now(UTC).date(),
+    )
+
+
+def wilson_interval(share: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score 95% interval of a proportion `share` of `n` (0..1 when n is 0)."""
+    if n == 0:
+        return (0.0, 1.0)
+    centre = (share + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(share * (1 - share) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (round(max(0.0, centre - half), 4), round(min(1.0, centre + half), 4))
 
 
 def demo_decisions(settings: StudentSettings, prompt: PromptVersion) -> list[Classification]:

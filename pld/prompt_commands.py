@@ -18,9 +18,13 @@ from pathlib import Path
 
 from schemas import Instruction, PromptVersion
 from stream.prompts import Pointer, PromptRegistry, default_prompt, load_prompt_file
+from stream.prompts.gate import GateVerdict, check_promotion
 from stream.settings import WorkerSettings
 
 REWORDED_SIMILARITY = 0.5
+
+
+EXIT_REFUSED = 4  # the promotion gate refused; nothing moved
 
 
 def add_prompt_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -51,6 +55,9 @@ def add_prompt_parser(commands: "argparse._SubParsersAction[argparse.ArgumentPar
     impact.add_argument("--out", type=Path, help="also write impact.json and impact.png here")
     actions.add_parser("promote", help="the canary becomes production")
     actions.add_parser("rollback", help="production goes back to its previous version")
+    actions.choices["promote"].add_argument(
+        "--force", action="store_true", help="promote past the promotion gate (needs --why; the history records it)"
+    )
     for action in (publish, actions.choices["promote"], actions.choices["rollback"]):
         action.add_argument("--why", default="", help="recorded in the history")
         action.add_argument("--who", default=_operator(), help="recorded in the history (default: user@host)")
@@ -66,12 +73,17 @@ def run_prompt(args: argparse.Namespace) -> int:
         "show": lambda a, r, _s: r.get(a.version).model_dump(mode="json"),
         "diff": lambda a, r, _s: diff_versions(r.get(a.old), r.get(a.new)),
         "history": lambda _a, r, _s: [entry.model_dump(mode="json") for entry in r.history(limit=1000)],
-        "promote": lambda a, r, _s: r.promote(who=a.who, why=a.why).model_dump(mode="json"),
+        "promote": _promote,
         "rollback": lambda a, r, _s: r.rollback(who=a.who, why=a.why).model_dump(mode="json"),
     }
     if args.prompt_command == "impact":
         return _impact(args, registry, settings)
-    result = handlers[args.prompt_command](args, registry, settings)
+    try:
+        result = handlers[args.prompt_command](args, registry, settings)
+    except PromotionRefusedError as refused:
+        refusal = {"refused": str(refused), "compared": refused.verdict.compared, "problems": refused.verdict.problems}
+        sys.stderr.write(json.dumps(refusal, indent=2) + "\n")
+        return EXIT_REFUSED
     sys.stdout.write(json.dumps(result, indent=2, default=str) + "\n")
     return 0
 
@@ -101,6 +113,35 @@ def _impact(args: argparse.Namespace, registry: PromptRegistry, settings: Worker
     else:
         print_impact(report)
     return 0
+
+
+def _promote(args: argparse.Namespace, registry: PromptRegistry, settings: WorkerSettings) -> object:
+    """The canary becomes production, if the promotion gate lets it (or `--force --why` overrides it)."""
+    deployment = registry.deployment()
+    if deployment.canary is None or deployment.production is None:
+        return registry.promote(who=args.who, why=args.why).model_dump(mode="json")  # the registry says why not
+    verdict = check_promotion(
+        registry.get(deployment.canary), registry.get(deployment.production), settings.promotion_gate
+    )
+    why = args.why
+    if not verdict.passed:
+        if not args.force:
+            raise PromotionRefusedError(verdict)
+        if not args.why.strip():
+            raise PromotionRefusedError(
+                verdict, "--force needs --why: the history must say why the gate was overridden"
+            )
+        why = f"forced past the promotion gate ({'; '.join(verdict.problems)}): {args.why}"
+    entry = registry.promote(who=args.who, why=why).model_dump(mode="json")
+    return {**entry, "gate": {"compared": verdict.compared, "problems": verdict.problems, "forced": not verdict.passed}}
+
+
+class PromotionRefusedError(Exception):
+    """The promotion gate refused the canary (exit status 4); nothing moved."""
+
+    def __init__(self, verdict: GateVerdict, reason: str = "") -> None:
+        super().__init__(reason or "; ".join(verdict.problems))
+        self.verdict = verdict
 
 
 def _list(registry: PromptRegistry) -> object:

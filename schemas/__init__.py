@@ -4,6 +4,7 @@ from schemas.dead_letters import DeadLetter, DeadLetterReason
 from schemas.decisions import EngineRecord, ModelId, ModerationDecision, decision_key
 from schemas.prompts import (
     Category,
+    EvaluationRecord,
     Exemplar,
     Instruction,
     InstructionProvenance,
@@ -20,6 +21,7 @@ __all__ = [
     "DeadLetter",
     "DeadLetterReason",
     "EngineRecord",
+    "EvaluationRecord",
     "Exemplar",
     "Instruction",
     "InstructionProvenance",

@@ -143,6 +143,33 @@ class LabelCalibration(BaseModel):
         return biases
 
 
+Interval = tuple[float, float]
+
+
+class EvaluationRecord(BaseModel):
+    """The held-out evaluation a version passed, for one student: what a promotion gate compares.
+
+    Carried in the version (so in its sha256 and signature): the data (dataset, split and the sha256 of
+    its example ids and labels), the student (model file sha256, scoring mode, decoding), and macro-F1
+    and per-label recall with their bootstrap 95% intervals."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    dataset: Annotated[str, StringConstraints(min_length=1, max_length=MAX_INSTRUCTION_CHARS)]
+    split: Label
+    split_sha256: Sha256
+    examples: int = Field(ge=1)
+    model_sha256: Sha256
+    model_file: Annotated[str, StringConstraints(min_length=1, max_length=MAX_INSTRUCTION_CHARS)]
+    scoring_mode: ScoringMode
+    decode: Label
+    macro_f1: float = Field(ge=0.0, le=1.0)
+    macro_f1_ci: Interval
+    recall: dict[Label, float]
+    recall_ci: dict[Label, Interval]  # Wilson score intervals
+    evaluated_on: date
+
+
 class PromptVersion(BaseModel):
     """A versioned, hash-identified system prompt: task, label set and ordered instructions."""
 
@@ -157,6 +184,7 @@ class PromptVersion(BaseModel):
     show_rules: bool = True  # False: the prompt shows only the rules' exemplars (an ablation, or a choice)
     scoring_mode: ScoringMode | None = None  # chosen on dev for the student; None: the worker's setting
     categories: list[Category] = Field(default_factory=list, max_length=MAX_INSTRUCTIONS)  # the taxonomy
+    evaluations: list[EvaluationRecord] = Field(default_factory=list, max_length=MAX_INSTRUCTIONS)
     sha256: Sha256
 
     @classmethod
@@ -188,22 +216,41 @@ class PromptVersion(BaseModel):
             if (c.model_sha256, c.scoring_mode) != (calibration.model_sha256, calibration.scoring_mode)
         ]
         calibrations = [*kept, calibration]
-        payload = json.dumps([c.model_dump(mode="json") for c in calibrations], sort_keys=True)
-        digest = hashlib.sha256(payload.encode()).hexdigest()[:CALIBRATION_DIGEST_CHARS]
-        base = self.version.split(CALIBRATED_VERSION_MARK)[0]
         content = self.model_dump(exclude={"sha256", "version", "calibrations"})
-        return PromptVersion.create(
-            **content, version=f"{base}{CALIBRATED_VERSION_MARK}{digest}", calibrations=calibrations
-        )
+        version = self._measured_name(calibrations, self.evaluations)
+        return PromptVersion.create(**content, version=version, calibrations=calibrations)
+
+    def with_evaluation(self, evaluation: EvaluationRecord) -> "PromptVersion":
+        """A new version carrying `evaluation` (replacing one of the same data and student), named like a
+        calibrated one: base name plus a digest of what was measured."""
+        same = (evaluation.dataset, evaluation.split_sha256, evaluation.model_sha256, evaluation.scoring_mode)
+        kept = [e for e in self.evaluations if (e.dataset, e.split_sha256, e.model_sha256, e.scoring_mode) != same]
+        evaluations = [*kept, evaluation]
+        content = self.model_dump(exclude={"sha256", "version", "evaluations"})
+        version = self._measured_name(self.calibrations, evaluations)
+        return PromptVersion.create(**content, version=version, evaluations=evaluations)
+
+    def _measured_name(self, calibrations: list[LabelCalibration], evaluations: list[EvaluationRecord]) -> str:
+        measured: list[Any] = [c.model_dump(mode="json") for c in calibrations]
+        if evaluations:  # a calibrated version without evaluations keeps the name it always had
+            measured = [measured, [e.model_dump(mode="json") for e in evaluations]]
+        payload = json.dumps(measured, sort_keys=True)
+        digest = hashlib.sha256(payload.encode()).hexdigest()[:CALIBRATION_DIGEST_CHARS]
+        return f"{self.version.split(CALIBRATED_VERSION_MARK)[0]}{CALIBRATED_VERSION_MARK}{digest}"
+
+    def evaluation_for(self, dataset: str, model_sha256: str) -> EvaluationRecord | None:
+        """The latest evaluation on `dataset` with this model file, if the version carries one."""
+        found = [e for e in self.evaluations if e.dataset == dataset and e.model_sha256 == model_sha256]
+        return max(found, key=lambda e: e.evaluated_on) if found else None
 
     def without_calibrations(self) -> "PromptVersion":
-        """The same instructions with no calibration (and the base version name)."""
-        content = self.model_dump(exclude={"sha256", "version", "calibrations"})
+        """The same instructions with no calibration and no evaluation (and the base version name)."""
+        content = self.model_dump(exclude={"sha256", "version", "calibrations", "evaluations"})
         return PromptVersion.create(**content, version=self.version.split(CALIBRATED_VERSION_MARK)[0])
 
     def variant(self, version: str, **changes: Any) -> "PromptVersion":
-        """A new version with `changes` (e.g. other instructions), no calibration, named `version`."""
-        content = self.model_dump(exclude={"sha256", "version", "calibrations"})
+        """A new version with `changes` (e.g. other instructions), no calibration or evaluation, named `version`."""
+        content = self.model_dump(exclude={"sha256", "version", "calibrations", "evaluations"})
         return PromptVersion.create(**{**content, **changes}, version=version)
 
     @model_validator(mode="after")
@@ -266,6 +313,8 @@ def canonical_sha256(content: dict[str, Any]) -> str:
         del normalised["scoring_mode"]  # and for versions that leave the scoring mode to the worker
     if not normalised["categories"]:
         del normalised["categories"]  # and for versions without a taxonomy
+    if not normalised["evaluations"]:
+        del normalised["evaluations"]  # and for versions that carry no evaluation
     for instruction in normalised["instructions"]:
         if not instruction["provenance"]["exemplars"]:
             del instruction["provenance"]["exemplars"]  # likewise for instructions without exemplars
@@ -289,3 +338,4 @@ class _PromptContent(BaseModel):
     show_rules: bool = True
     scoring_mode: ScoringMode | None = None
     categories: list[Category] = Field(default_factory=list)
+    evaluations: list[EvaluationRecord] = Field(default_factory=list)

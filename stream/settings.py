@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, PositiveFloat, PositiveInt, SecretStr
 
 from stream.kafka_security import KafkaSecurity, SaslMechanism, SecurityProtocol
+from stream.prompts.gate import GatePolicy
 from stream.prompts.registry import Trust
 from stream.prompts.signing import PromptSigner, PromptVerifier
 from stream.student import APP_NAME, ENV_PREFIX, StudentSettings
@@ -136,6 +137,12 @@ class WorkerSettings(StudentSettings):
     """Share of decisions the shadow re-scores (by request-id hash)."""
     shadow_budget_s: PositiveFloat = 10.0
     """Longest shadow comparison of one batch; past it the comparison is skipped (production never waits)."""
+    promotion_dataset: str | None = None
+    """The promotion gate's reference set (`pld prompt promote`); unset: every dataset both were evaluated on."""
+    promotion_margin: float = Field(default=0.02, ge=0.0, le=1.0)
+    """How far a canary's macro-F1 may fall below production's before `pld prompt promote` refuses it."""
+    promotion_recall_drops: dict[str, float] = Field(default_factory=dict)
+    """Per label, how far its recall may fall at a promotion, as JSON: `{"block": 0.0}` (block may not drop)."""
 
     @property
     def kafka_security(self) -> KafkaSecurity:
@@ -154,6 +161,11 @@ class WorkerSettings(StudentSettings):
     def resolved_health_file(self) -> Path:
         """Where this worker writes its health (`pld health` reads it)."""
         return self.health_file or self.cache_dir / HEALTH_DIR / f"{self.app_id}.{self.worker_id}.json"
+
+    @property
+    def promotion_gate(self) -> GatePolicy:
+        """What `pld prompt promote` must not make worse."""
+        return GatePolicy(self.promotion_dataset, self.promotion_margin, dict(self.promotion_recall_drops))
 
     @property
     def trust(self) -> Trust:

@@ -56,6 +56,12 @@ def test_eval_decisions_equal_the_workers(
     assert served.calibration_for(served.calibrations[0].model_sha256, student.scoring_mode) is not None
     evaluated = [json.loads(line) for line in (out / DECISIONS_FILE).read_text().splitlines()]
     assert len(evaluated) >= 10
+    [record] = served.evaluations  # what the promotion gate compares: the test scores, in the signed version
+    assert (record.examples, record.model_sha256) == (len(evaluated), served.calibrations[0].model_sha256)
+    gold = [row["gold"] for row in evaluated]
+    assert record.recall["spam"] == pytest.approx(
+        sum(row["label"] == "spam" == row["gold"] for row in evaluated) / gold.count("spam"), abs=1e-4
+    )
 
     topics = kafka_topics("served")
     worker = WorkerProcess(
