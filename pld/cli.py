@@ -64,6 +64,7 @@ def _dlq(args: argparse.Namespace) -> int:
 def _prompt(args: argparse.Namespace) -> int:
     from pld.prompt_commands import run_prompt  # noqa: PLC0415 - lazy, like the worker
 
+    configure_logging(to_stderr=True)  # stdout carries the command's JSON only
     return run_prompt(args)
 
 

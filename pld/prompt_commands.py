@@ -43,6 +43,8 @@ def add_prompt_parser(commands: "argparse._SubParsersAction[argparse.ArgumentPar
     diff.add_argument("old")
     diff.add_argument("new")
     actions.add_parser("history", help="every pointer move: who, when, from, to, why")
+    guard = actions.add_parser("guard", help="watch the canary; clear it by itself when it decides unlike production")
+    guard.add_argument("--timeout", type=float, help="give up after this many seconds (default: guard until it ends)")
     impact = actions.add_parser("impact", help="which recent decisions a candidate would change, and which rules")
     impact.add_argument("candidate", help="a prompt file, or a stored version's name")
     impact.add_argument("--against", help="the reference version (default: production)")
@@ -78,6 +80,8 @@ def run_prompt(args: argparse.Namespace) -> int:
     }
     if args.prompt_command == "impact":
         return _impact(args, registry, settings)
+    if args.prompt_command == "guard":
+        return _guard(args, registry, settings)
     try:
         result = handlers[args.prompt_command](args, registry, settings)
     except PromotionRefusedError as refused:
@@ -142,6 +146,22 @@ class PromotionRefusedError(Exception):
     def __init__(self, verdict: GateVerdict, reason: str = "") -> None:
         super().__init__(reason or "; ".join(verdict.problems))
         self.verdict = verdict
+
+
+def _guard(args: argparse.Namespace, registry: PromptRegistry, settings: WorkerSettings) -> int:
+    from pld.canary_guard import GuardLimits, run_guard  # noqa: PLC0415 - a Kafka client: only here
+
+    limits = GuardLimits(settings.canary_min_decisions, settings.canary_max_label_shift)
+    outcome = run_guard(settings, registry, limits, args.timeout)
+    report = {
+        "canary": outcome.canary,
+        "rolled_back": outcome.rolled_back,
+        "reason": outcome.reason,
+        "canary_labels": dict(outcome.counts.canary),
+        "production_labels": dict(outcome.counts.production),
+    }
+    sys.stdout.write(json.dumps(report, indent=2) + "\n")
+    return 0
 
 
 def _list(registry: PromptRegistry) -> object:

@@ -143,6 +143,10 @@ class WorkerSettings(StudentSettings):
     """How far a canary's macro-F1 may fall below production's before `pld prompt promote` refuses it."""
     promotion_recall_drops: dict[str, float] = Field(default_factory=dict)
     """Per label, how far its recall may fall at a promotion, as JSON: `{"block": 0.0}` (block may not drop)."""
+    canary_min_decisions: PositiveInt = 50
+    """`pld prompt guard`: canary (and production) decisions it counts before it may take the canary down."""
+    canary_max_label_shift: float = Field(default=0.2, gt=0.0, le=1.0)
+    """`pld prompt guard`: largest difference of a label's share, canary against production, it tolerates."""
 
     @property
     def kafka_security(self) -> KafkaSecurity:
