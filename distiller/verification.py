@@ -106,17 +106,7 @@ def _category_of_condition(candidate: Candidate, dataset: Dataset, teacher: Teac
         condition=_condition(candidate),
         names=", ".join(names),
     )
-    rule_id = "rule:" + hashlib.sha256(candidate.text.encode()).hexdigest()[:16]
-    key = CacheKey(teacher.id, rule_id, CATEGORY_TEMPLATE_SHA256, VERIFY_SAMPLE)
-    messages = [ChatMessage("system", SYSTEM), ChatMessage("user", prompt)]
-    try:
-        reply = cached_or_asked(
-            teacher, cache, key, messages, SampleSpec(VERIFY_SAMPLE, 0.0, 0), max_tokens=MAX_VERIFY_TOKENS,
-            stats=CollectionStats(),
-        )  # fmt: skip
-    except TeacherError:
-        return None  # a replay without this check recorded: the rule stays, unverified
-    return parse_answer(reply, names)
+    return _ask(candidate, (teacher, cache), prompt, CATEGORY_TEMPLATE_SHA256, names)
 
 
 def _condition(candidate: Candidate) -> str:
@@ -129,8 +119,16 @@ def _label_of_condition(candidate: Candidate, dataset: Dataset, teacher: Teacher
     prompt = TEMPLATE.format(
         task=dataset.task, labels=labels, condition=_condition(candidate), names=", ".join(dataset.label_names)
     )
+    return _ask(candidate, (teacher, cache), prompt, TEMPLATE_SHA256, dataset.label_names)
+
+
+def _ask(
+    candidate: Candidate, asked: tuple[Teacher, TeacherCache], prompt: str, template_sha256: str, names: list[str]
+) -> str | None:
+    """The teacher's answer (one of `names`) to a check of `candidate`, cached by the rule's text."""
+    teacher, cache = asked
     rule_id = "rule:" + hashlib.sha256(candidate.text.encode()).hexdigest()[:16]
-    key = CacheKey(teacher.id, rule_id, TEMPLATE_SHA256, VERIFY_SAMPLE)
+    key = CacheKey(teacher.id, rule_id, template_sha256, VERIFY_SAMPLE)
     messages = [ChatMessage("system", SYSTEM), ChatMessage("user", prompt)]
     try:
         reply = cached_or_asked(
@@ -139,4 +137,4 @@ def _label_of_condition(candidate: Candidate, dataset: Dataset, teacher: Teacher
         )  # fmt: skip
     except TeacherError:
         return None  # a replay without this check recorded: the rule stays, unverified
-    return parse_answer(reply, dataset.label_names)
+    return parse_answer(reply, names)
