@@ -61,7 +61,11 @@ def verify(
     Without a teacher (or a cache) nothing can be checked: every candidate passes, and a note says so."""
     notes = []
     if dataset.categories:
-        generic = [candidate for candidate in candidates if is_generic(candidate.text)]
+        generic = [
+            candidate
+            for candidate in candidates
+            if is_generic(candidate.text) or restates_default(candidate.text, candidate.target_label, dataset)
+        ]
         notes += [f"dropped as generic (nothing checkable): '{candidate.text}'" for candidate in generic]
         candidates = [candidate for candidate in candidates if candidate not in generic]
     if teacher is None or cache is None:
@@ -96,6 +100,18 @@ def is_generic(rule: str) -> bool:
     condition = match["condition"] if match else rule
     words = {word for word in re.findall(r"[a-z]+", condition.lower()) if word not in GENERIC_WORDS}
     return len(words) < MIN_SPECIFIC_WORDS
+
+
+NEGATED_CONDITION = re.compile(r"^(the (message|text) )?(does not|doesn't|do not|contains no|has no|is not|isn't)\b")
+
+
+def restates_default(rule: str, target: str, dataset: Dataset) -> bool:
+    """Whether a rule for the default label says only that the message is none of the bad things ("If the
+    message does not contain any offensive language, sexual content or threats, label it allow"): the
+    default label needs no rule for the absence of the others, and such a rule cites nothing."""
+    match = RULE_SHAPE.match(rule.rstrip("."))
+    condition = (match["condition"] if match else rule).strip().lower()
+    return target == dataset.default_label and NEGATED_CONDITION.match(condition) is not None
 
 
 def _category_of_condition(candidate: Candidate, dataset: Dataset, teacher: Teacher, cache: TeacherCache) -> str | None:

@@ -8,7 +8,7 @@ from distiller.mining import Pattern, Step
 from distiller.teacher import CompletionRequest
 from distiller.teacher_cache import TeacherCache
 from distiller.testing import FakeTeacher
-from distiller.verification import is_generic, verify
+from distiller.verification import is_generic, restates_default, verify
 from schemas import Category, LabelDefinition
 from tests.distiller.helpers import DATASET, pattern
 
@@ -98,4 +98,8 @@ def test_with_a_taxonomy_a_generic_rule_is_dropped_unasked(tmp_path: Path) -> No
     assert notes == [f"dropped as generic (nothing checkable): '{GENERIC}'"]
     assert teacher.calls == []
     assert not is_generic(WEAPONS)
+    negated = "If the message does not contain any offensive language, sexual content or threats, label it allow."
+    assert restates_default(negated, "allow", TAXONOMY)
+    assert not restates_default("If the message asks for advice on a legal issue, label it allow.", "allow", TAXONOMY)
+    assert not restates_default("If the message does not ask first, label it block.", "block", TAXONOMY)
     assert is_generic("If the message contains hateful content, label it block.")
