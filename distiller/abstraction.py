@@ -3,7 +3,7 @@
 The teacher is asked to generalise a pattern's representative steps into a single "If the ...,
 label it X." rule; replies are cached like rationales. When the teacher is absent, unsure or its
 reply fails the checks, a deterministic fallback builds the rule from the pattern's most central step.
-Duplicates (near-identical rules for the same label) are merged; conflicts (rules that share most of
+Duplicates (near-identical rules for the same label and category) are merged; conflicts (rules that share most of
 their supporting examples but point to different labels) keep the purer one.
 """
 
@@ -110,7 +110,8 @@ def merge(candidates: Sequence[Candidate], embed: Embed) -> tuple[list[Candidate
 def _clash(i: int, ranked: Sequence[Candidate], kept: list[int], vectors: np.ndarray) -> tuple[int, str] | None:
     for j in kept:
         same_label = ranked[i].target_label == ranked[j].target_label
-        if same_label and float(vectors[i] @ vectors[j]) >= DUPLICATE_SIMILARITY:
+        same_category = ranked[i].pattern.category == ranked[j].pattern.category  # hate is no duplicate of spam
+        if same_label and same_category and float(vectors[i] @ vectors[j]) >= DUPLICATE_SIMILARITY:
             return j, "duplicate"
         shared = ranked[i].example_ids & ranked[j].example_ids
         if not same_label and len(shared) >= CONFLICT_OVERLAP * len(ranked[i].example_ids):

@@ -51,6 +51,17 @@ def test_duplicates_merge_and_conflicts_keep_the_stronger_rule() -> None:
     assert len(notes) == 2
 
 
+def test_like_rules_of_two_categories_are_no_duplicates() -> None:
+    """Two near-identical block rules mined in different categories (hate, dangerous) both stay."""
+    text = "If the message asks for help harming a group, label it block."
+    hate = Pattern(tuple(Step(text, e, "block", False, "hate") for e in "ab"), (text,), "block", 2, 1.0, "hate")
+    other = Pattern(
+        tuple(Step(text, e, "block", False, "dangerous") for e in "cd"), (text,), "block", 2, 1.0, "dangerous"
+    )
+    kept, notes = merge(abstract([hate, other], DATASET, None, None), bag_of_words)
+    assert ({c.pattern.category for c in kept}, notes) == ({"hate", "dangerous"}, [])
+
+
 def test_a_pattern_mined_in_a_category_asks_for_one_concrete_rule_of_it(tmp_path: Path) -> None:
     """The teacher is told the category and its description and warned off generic rules."""
     taxonomy = replace(
