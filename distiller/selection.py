@@ -162,7 +162,9 @@ def prune_by_ablation(
 ) -> tuple[PromptVersion, AblationReport]:
     """The prompt without every rule whose removal does not lower the dev score (delta <= 0): one trial per
     rule and one for the result, where backward elimination needs one per rule per round. What is kept has a
-    positive ablation delta each, measured against the full prompt; the report has every delta."""
+    positive ablation delta each, measured against the full prompt; the report has every delta. When the
+    pruned prompt scores below the full one (rules that cost nothing alone carried the others), or nothing
+    is left, the full prompt is kept and nothing is dropped."""
     report = AblationReport()
     base = prompt.without_calibrations()
     student = build_student(settings, base)
@@ -187,4 +189,8 @@ def prune_by_ablation(
         progress(f"ablation: kept {len(kept.instructions)} rules, dev macro-F1 {report.kept_score:.3f}")
     finally:
         student.close()
-    return (kept if kept.instructions else base), report
+    if not kept.instructions or report.kept_score < report.full_score:
+        # Rules interact: the ones that each cost nothing alone may carry the rest together. Keep them all.
+        report.dropped = []
+        return base, report
+    return kept, report
