@@ -78,7 +78,7 @@ def create_app(settings: WorkerSettings, processor: BatchProcessor, hooks: AppHo
         app.topic(settings.shadow_topic, key_type=bytes, value_type=bytes),
     )
     limits = HandlerLimits(settings.breaker_cooldown_s, settings.publish_timeout_s, settings.retries_before_unhealthy)
-    shadow_limits = ShadowLimits(settings.shadow_sample_percent, settings.shadow_budget_s)
+    shadow_limits = ShadowLimits(budget_s=settings.shadow_budget_s)
     shadow = ShadowComparer(shadow_limits, metrics, outputs.publish_shadow)
     handler = BatchHandler(processor, outputs, health, limits, metrics, shadow=shadow)
     watchdog = ProgressWatchdog(handler, health, metrics, settings.progress_timeout_s)

@@ -26,9 +26,9 @@ DRAIN_MARGIN_S = 1.0  # beyond the budget, for the publishing at a stop
 
 @dataclass(frozen=True)
 class ShadowLimits:
-    """How much the shadow may take: a sample of the requests, a time budget per batch, a queue bound."""
+    """How much the shadow may take: a time budget per batch and a queue bound (the sample is the batch
+    processor's, `PLD_SHADOW_SAMPLE_PERCENT`, chosen by request-id hash so a retried batch samples alike)."""
 
-    sample_percent: float = 100.0  # of decided requests (by request-id hash, so a retried batch samples alike)
     budget_s: float = 10.0  # past this the batch's comparison is skipped and counted
     max_pending_batches: int = 2  # samples waiting or being scored; more are skipped
 
