@@ -10,6 +10,7 @@ from typing import Any
 from tqdm import tqdm  # type: ignore[import-untyped]
 
 from distiller.assembly import baseline_prompt
+from distiller.cascade import CascadeOutcome, run_cascade_system
 from distiller.datasets import load_dataset, sample
 from distiller.evaluation import (
     EvalSplits,
@@ -38,9 +39,11 @@ PLD = "PLD: student + distilled instructions"
 RULES_ONLY = "PLD parts: rules only (exemplars removed)"
 EXEMPLARS_ONLY = "PLD parts: exemplars only (rules not shown)"
 TEACHER = "teacher with CoT"
+CASCADE = "cascade: fast student where confident, PLD student elsewhere"
 MS_PER_S = 1000.0
 SERVED_PROMPT_FILE = "prompt.json"
 DECISIONS_FILE = "decisions.jsonl"
+CASCADE_DECISIONS_FILE = "cascade-decisions.jsonl"
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,13 @@ class EvalSettings:
 
 def run_eval(settings: EvalSettings) -> dict[str, Any]:
     """Evaluate; write `report.md`, plots, `summary.json`, the served prompt version (`prompt.json`, with
-    its dev-fitted calibration) and its test decisions (`decisions.jsonl`) into `out_dir`; return the summary."""
+    its dev-fitted calibration) and its test decisions (`decisions.jsonl`) into `out_dir`; return the summary.
+
+    With a cascade's fast student in the student settings, the cascade is fitted and evaluated too, and the
+    served version also carries the fast student's calibration and the cascade's threshold."""
+    strong_settings = settings.student.model_copy(update={"cascade_fast_student": None})
+    cascade_settings = settings.student
+    settings = replace(settings, student=strong_settings)
     pld_prompt = load_prompt_file(settings.prompt)
     dataset = load_dataset(settings.dataset, settings.cache_dir)
     _check_labels(dataset, pld_prompt)
@@ -80,12 +89,20 @@ def run_eval(settings: EvalSettings) -> dict[str, Any]:
     # The served version carries what it scored here (a promotion gate compares it); decisions are the same.
     record = evaluation_record(pld, splits, settings.student.decode.value)
     pld = replace(pld, prompt=pld.prompt.with_evaluation(record))
-    _write_served(settings.out_dir, pld, splits)
+    cascade = None
+    if cascade_settings.cascade_fast_student is not None:
+        cascade = run_cascade_system(CASCADE, cascade_settings, pld.prompt, splits)
+    _write_served(settings.out_dir, pld, splits, cascade)
     sources = hold_by_source(splits.test, pld.decisions, source_function(dataset))
     gate = demo_gate(demo_decisions(settings.student, pld.prompt), pld.prompt.category_of)
     baseline_gate = demo_gate(demo_decisions(settings.student, baseline.prompt), baseline.prompt.category_of)
     systems = [baseline.result, pld.result]
-    notes = [
+    notes = _cascade_notes(cascade)
+    if cascade is not None and cascade.system is not None:
+        systems.append(cascade.system.result)
+        cascade_gate = demo_gate(demo_decisions(cascade_settings, cascade.system.prompt), pld.prompt.category_of)
+        notes.append(f"demo gate of the cascade: {cascade_gate.counts()}")
+    notes += [
         f"student: {settings.student_name}; scoring mode {settings.student.scoring_mode}; "
         f"decoding {settings.student.decode}; built by stream.student.factory as a worker builds it",
         f"the PLD decisions come from prompt version {pld.prompt.version} (sha256 {pld.prompt.sha256[:12]}), "
@@ -118,6 +135,8 @@ def run_eval(settings: EvalSettings) -> dict[str, Any]:
         sections=gate_sections(sources, gate),
     )
     summary |= {"demo": gate.counts(), "demo_baseline": baseline_gate.counts(), "sources": sources}
+    if cascade is not None:
+        summary |= {"cascade": _cascade_summary(cascade)}
     summary |= {
         "student": settings.student_name,
         "dataset": dataset.name,
@@ -146,9 +165,45 @@ def _parts(prompt: PromptVersion) -> dict[str, PromptVersion]:
     }
 
 
-def _write_served(out_dir: Path, system: FittedSystem, splits: EvalSplits) -> None:
-    """The calibrated PLD version and one line per test decision it made, for serving and for audit."""
-    (out_dir / SERVED_PROMPT_FILE).write_text(json.dumps(system.prompt.model_dump(mode="json"), indent=2) + "\n")
+def _cascade_notes(cascade: CascadeOutcome | None) -> list[str]:
+    if cascade is None:
+        return []
+    if cascade.system is None:
+        return [
+            f"cascade: no confidence of {cascade.fast_file} keeps the PLD student's dev macro-F1 "
+            f"({cascade.fit.strong_macro_f1:.3f}) and share held: no cascade fitted; the strong student decides alone"
+        ]
+    return [f"cascade: {cascade.system.result.note}; its test decisions are in {CASCADE_DECISIONS_FILE}"]
+
+
+def _cascade_summary(cascade: CascadeOutcome) -> dict[str, Any]:
+    fitted = cascade.system is not None
+    return {
+        "fast_student": cascade.fast_file,
+        "confidence": cascade.fit.confidence,
+        "dev_fast_share": round(cascade.fit.fast_share, 4),
+        "dev_macro_f1": round(cascade.fit.macro_f1, 4),
+        "dev_strong_macro_f1": round(cascade.fit.strong_macro_f1, 4),
+        "test_fast_share": round(cascade.fast_share, 4),
+        "test_macro_f1": round(cascade.system.result.metrics.macro_f1, 4) if cascade.system else None,
+        "test_ms_per_message": round(cascade.system.result.latency_ms_per_message or 0.0, 1)
+        if cascade.system
+        else None,
+        "fitted": fitted,
+    }
+
+
+def _write_served(out_dir: Path, system: FittedSystem, splits: EvalSplits, cascade: CascadeOutcome | None) -> None:
+    """The calibrated PLD version (with the cascade's threshold when one was fitted) and one line per test
+    decision, for serving and for audit."""
+    served = system.prompt if cascade is None or cascade.system is None else cascade.system.prompt
+    (out_dir / SERVED_PROMPT_FILE).write_text(json.dumps(served.model_dump(mode="json"), indent=2) + "\n")
+    (out_dir / DECISIONS_FILE).write_text(_decision_lines(system, splits))
+    if cascade is not None and cascade.system is not None:
+        (out_dir / CASCADE_DECISIONS_FILE).write_text(_decision_lines(cascade.system, splits))
+
+
+def _decision_lines(system: FittedSystem, splits: EvalSplits) -> str:
     lines = [
         json.dumps(
             {
@@ -160,11 +215,12 @@ def _write_served(out_dir: Path, system: FittedSystem, splits: EvalSplits) -> No
                 "instruction_ids": decision.instruction_ids,
                 "instruction_scores": decision.instruction_scores,
                 "truncated": decision.truncated,
+                "decided_by": None if decision.decided_by is None else decision.decided_by.file_name,
             }
         )
         for example, decision in zip(splits.test, system.decisions, strict=True)
     ]
-    (out_dir / DECISIONS_FILE).write_text("".join(line + "\n" for line in lines))
+    return "".join(line + "\n" for line in lines)
 
 
 def _check_labels(dataset: Dataset, prompt: PromptVersion) -> None:

@@ -21,7 +21,14 @@ from distiller.metrics import evaluate, majority_baseline, random_baseline
 from distiller.moderation_gate import demo_messages
 from distiller.report import AblationRow, SystemResult
 from schemas import EvaluationRecord, ModelId, PromptVersion, ScoringMode
-from stream.student import Classification, LlamaStudent, StudentSettings, build_student
+from stream.student import (
+    Classification,
+    LlamaStudent,
+    StudentModel,
+    StudentSettings,
+    build_served_student,
+    build_student,
+)
 
 MS_PER_S = 1000.0
 PROGRESS_CHUNK = 16  # messages per student call, so progress shows while a split is scored
@@ -48,7 +55,7 @@ class FittedSystem:
 
 
 def classify_all(
-    student: LlamaStudent, examples: Sequence[Example], what: str = "student"
+    student: StudentModel, examples: Sequence[Example], what: str = "student"
 ) -> tuple[list[Classification], float]:
     """The student's decisions on every example (progress on stderr), and the mean latency per example in ms.
 
@@ -67,7 +74,7 @@ def run_student_system(name: str, settings: StudentSettings, prompt: PromptVersi
     """Calibrate `prompt` on dev (unless it carries a calibration for this student), then decide test."""
     student = build_student(settings, prompt)
     try:
-        served, note = _calibrated(student, prompt, splits, name)
+        served, note = calibrated(student, prompt, splits, name)
         decisions, latency_ms = classify_all(student, splits.test, f"{name}: test")
     finally:
         student.close()
@@ -111,15 +118,16 @@ def wilson_interval(share: float, n: int, z: float = 1.96) -> tuple[float, float
 
 
 def demo_decisions(settings: StudentSettings, prompt: PromptVersion) -> list[Classification]:
-    """The served student's decisions on the demo's messages (the demo gate), with `prompt` as it is."""
-    student = build_student(settings, prompt)
+    """The served student's decisions on the demo's messages (the demo gate), with `prompt` as it is (a cascade
+    when `settings` names a fast student and the version carries its threshold)."""
+    student = build_served_student(settings, prompt)
     try:
         return student.classify([message["text"] for message in demo_messages()])
     finally:
         student.close()
 
 
-def _calibrated(
+def calibrated(
     student: LlamaStudent, prompt: PromptVersion, splits: EvalSplits, name: str
 ) -> tuple[PromptVersion, str]:
     """The version to decide test with, switched into the student, and a note on where its biases came from."""

@@ -79,6 +79,8 @@ def _progress(line: str) -> None:
 def run_evaluation(args: argparse.Namespace) -> int:
     """`pld eval`."""
     student = student_settings(args.student, args.mode)
+    if args.cascade_fast is not None:
+        student = student.model_copy(update={"cascade_fast_student": args.cascade_fast})
     settings = EvalSettings(
         dataset=args.dataset,
         prompt=args.prompt,

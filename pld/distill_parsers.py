@@ -59,6 +59,11 @@ def add_eval_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParse
         "--mode", choices=list(MODES), help="scoring mode (default: PLD_SCORING_MODE, else single_pass)"
     )
     parser.add_argument("--no-ablation", action="store_true", help="skip the per-instruction ablation")
+    parser.add_argument(
+        "--cascade-fast",
+        help="also fit and evaluate a cascade: this faster student decides where it is confident "
+        "(default: PLD_CASCADE_FAST_STUDENT)",
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 

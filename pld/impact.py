@@ -23,7 +23,7 @@ from pld.dlq import partitions_of, seek_since
 from schemas import ModerationRequest, PromptVersion
 from stream.decoding import RejectedMessage, decode_request
 from stream.settings import WorkerSettings
-from stream.student import Classification, build_student
+from stream.student import Classification, build_served_student
 
 POLL_TIMEOUT_MS = 1000
 EXAMPLES_PER_GROUP = 3
@@ -61,7 +61,7 @@ def run_impact(
 
 def decide(settings: WorkerSettings, prompt: PromptVersion, texts: Sequence[str]) -> list[Classification]:
     """Every text's answer under `prompt`, from a student built exactly as a worker builds it."""
-    student = build_student(settings, prompt)
+    student = build_served_student(settings, prompt)
     try:
         return student.classify(list(texts)) if texts else []
     finally:

@@ -1,8 +1,9 @@
 """Wire and artifact contracts: requests, decisions, dead letters, prompt versions. Data only, no I/O."""
 
 from schemas.dead_letters import DeadLetter, DeadLetterReason
-from schemas.decisions import EngineRecord, ModelId, ModerationDecision, decision_key
+from schemas.decisions import CascadeRecord, EngineRecord, ModelId, ModerationDecision, decision_key
 from schemas.prompts import (
+    CascadeThreshold,
     Category,
     EvaluationRecord,
     Exemplar,
@@ -17,6 +18,8 @@ from schemas.scoring import ScoringMode
 from schemas.shadow import ShadowDecision, ShadowDisagreement
 
 __all__ = [
+    "CascadeRecord",
+    "CascadeThreshold",
     "Category",
     "DeadLetter",
     "DeadLetterReason",

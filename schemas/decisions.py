@@ -23,6 +23,15 @@ class ModelId(BaseModel):
     sha256: Annotated[str, StringConstraints(pattern=SHA256_PATTERN)]
 
 
+class CascadeRecord(BaseModel):
+    """A cascade that served a decision: the fast student and the confidence above which it decided alone."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    fast_model: ModelId
+    confidence: Annotated[float, Field(gt=0.0, le=1.0)]
+
+
 class EngineRecord(BaseModel):
     """Every engine setting that changes a result, so a replay can rebuild exactly the student that decided."""
 
@@ -32,6 +41,7 @@ class EngineRecord(BaseModel):
     max_message_tokens: Annotated[int, Field(ge=1)]  # the window size of long messages
     n_ctx: Annotated[int, Field(ge=1)]
     build: Annotated[str, StringConstraints(max_length=200)]  # the llama.cpp build: kernels round differently
+    cascade: CascadeRecord | None = None  # set when a fast student stood in front: `model_id` is the one that decided
 
 
 class ModerationDecision(BaseModel):

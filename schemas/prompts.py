@@ -6,7 +6,8 @@ stored hash does not match its content is rejected.
 
 An instruction may carry up to two exemplars (its own supporting examples, rendered as worked
 demonstrations); they are hashed with it. A version may carry `calibrations`: per-label decision
-biases that `pld eval` fitted on a dev split for one student model and scoring mode. They are part
+biases that `pld eval` fitted on a dev split for one student model and scoring mode, and `cascades`:
+the confidence above which a fast student decides alone in front of a stronger one. They are part
 of the hashed content, so the version a report describes is exactly the version a worker serves.
 A version may carry a moderation taxonomy (`categories`, each mapped to an action label); each
 instruction then names its category, and a decision reports the category of the rule that decided it.
@@ -170,6 +171,34 @@ class EvaluationRecord(BaseModel):
     evaluated_on: date
 
 
+class CascadeThreshold(BaseModel):
+    """Where a fast student may decide alone in front of a stronger one, fitted on a dev split by `pld eval
+    --cascade-fast`: the fast student decides a message when its top label probability is at least
+    `confidence`; the strong student decides the rest. Fitted as the lowest confidence at which the cascade's
+    dev macro-F1 and share of harmful messages held stay within `tolerance` of the strong student alone."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    fast_model_sha256: Sha256
+    fast_model_file: Annotated[str, StringConstraints(min_length=1, max_length=MAX_INSTRUCTION_CHARS)]
+    strong_model_sha256: Sha256
+    scoring_mode: ScoringMode
+    confidence: float = Field(gt=0.0, le=1.0)
+    tolerance: float = Field(ge=0.0, le=1.0)
+    dev_split: Annotated[str, StringConstraints(min_length=1, max_length=MAX_INSTRUCTION_CHARS)]
+    dev_examples: int = Field(ge=1)
+    dev_sha256: Sha256
+    dev_fast_share: float = Field(ge=0.0, le=1.0)  # share of dev messages the fast student decided
+    dev_macro_f1: float = Field(ge=0.0, le=1.0)  # the cascade's
+    dev_strong_macro_f1: float = Field(ge=0.0, le=1.0)  # the strong student's alone
+    fitted_on: date
+
+    @property
+    def pair(self) -> tuple[str, str, ScoringMode]:
+        """What the threshold was fitted for: the fast and strong model files and the scoring mode."""
+        return (self.fast_model_sha256, self.strong_model_sha256, self.scoring_mode)
+
+
 class PromptVersion(BaseModel):
     """A versioned, hash-identified system prompt: task, label set and ordered instructions."""
 
@@ -185,6 +214,7 @@ class PromptVersion(BaseModel):
     scoring_mode: ScoringMode | None = None  # chosen on dev for the student; None: the worker's setting
     categories: list[Category] = Field(default_factory=list, max_length=MAX_INSTRUCTIONS)  # the taxonomy
     evaluations: list[EvaluationRecord] = Field(default_factory=list, max_length=MAX_INSTRUCTIONS)
+    cascades: list[CascadeThreshold] = Field(default_factory=list, max_length=MAX_LABELS)
     sha256: Sha256
 
     @classmethod
@@ -217,7 +247,7 @@ class PromptVersion(BaseModel):
         ]
         calibrations = [*kept, calibration]
         content = self.model_dump(exclude={"sha256", "version", "calibrations"})
-        version = self._measured_name(calibrations, self.evaluations)
+        version = self._measured_name(calibrations, self.evaluations, self.cascades)
         return PromptVersion.create(**content, version=version, calibrations=calibrations)
 
     def with_evaluation(self, evaluation: EvaluationRecord) -> "PromptVersion":
@@ -227,13 +257,37 @@ class PromptVersion(BaseModel):
         kept = [e for e in self.evaluations if (e.dataset, e.split_sha256, e.model_sha256, e.scoring_mode) != same]
         evaluations = [*kept, evaluation]
         content = self.model_dump(exclude={"sha256", "version", "evaluations"})
-        version = self._measured_name(self.calibrations, evaluations)
+        version = self._measured_name(self.calibrations, evaluations, self.cascades)
         return PromptVersion.create(**content, version=version, evaluations=evaluations)
 
-    def _measured_name(self, calibrations: list[LabelCalibration], evaluations: list[EvaluationRecord]) -> str:
+    def cascade_for(
+        self, fast_model_sha256: str, strong_model_sha256: str, mode: ScoringMode
+    ) -> CascadeThreshold | None:
+        """The cascade threshold fitted for this pair of model files and scoring mode, if the version carries one."""
+        pair = (fast_model_sha256, strong_model_sha256, mode)
+        return next(
+            (c for c in self.cascades if (c.fast_model_sha256, c.strong_model_sha256, c.scoring_mode) == pair), None
+        )
+
+    def with_cascade(self, cascade: CascadeThreshold) -> "PromptVersion":
+        """A new version carrying `cascade` (replacing one for the same pair and mode), named like a calibrated one."""
+        kept = [c for c in self.cascades if c.pair != cascade.pair]
+        cascades = [*kept, cascade]
+        content = self.model_dump(exclude={"sha256", "version", "cascades"})
+        version = self._measured_name(self.calibrations, self.evaluations, cascades)
+        return PromptVersion.create(**content, version=version, cascades=cascades)
+
+    def _measured_name(
+        self,
+        calibrations: list[LabelCalibration],
+        evaluations: list[EvaluationRecord],
+        cascades: list[CascadeThreshold],
+    ) -> str:
         measured: list[Any] = [c.model_dump(mode="json") for c in calibrations]
-        if evaluations:  # a calibrated version without evaluations keeps the name it always had
+        if evaluations or cascades:  # a calibrated version without evaluations keeps the name it always had
             measured = [measured, [e.model_dump(mode="json") for e in evaluations]]
+        if cascades:  # likewise for versions without a cascade
+            measured.append([c.model_dump(mode="json") for c in cascades])
         payload = json.dumps(measured, sort_keys=True)
         digest = hashlib.sha256(payload.encode()).hexdigest()[:CALIBRATION_DIGEST_CHARS]
         return f"{self.version.split(CALIBRATED_VERSION_MARK)[0]}{CALIBRATED_VERSION_MARK}{digest}"
@@ -244,13 +298,14 @@ class PromptVersion(BaseModel):
         return max(found, key=lambda e: e.evaluated_on) if found else None
 
     def without_calibrations(self) -> "PromptVersion":
-        """The same instructions with no calibration and no evaluation (and the base version name)."""
-        content = self.model_dump(exclude={"sha256", "version", "calibrations", "evaluations"})
+        """The same instructions with no calibration, evaluation or cascade (and the base version name)."""
+        content = self.model_dump(exclude={"sha256", "version", "calibrations", "evaluations", "cascades"})
         return PromptVersion.create(**content, version=self.version.split(CALIBRATED_VERSION_MARK)[0])
 
     def variant(self, version: str, **changes: Any) -> "PromptVersion":
-        """A new version with `changes` (e.g. other instructions), no calibration or evaluation, named `version`."""
-        content = self.model_dump(exclude={"sha256", "version", "calibrations", "evaluations"})
+        """A new version with `changes` (e.g. other instructions), no calibration, evaluation or cascade, named
+        `version`."""
+        content = self.model_dump(exclude={"sha256", "version", "calibrations", "evaluations", "cascades"})
         return PromptVersion.create(**{**content, **changes}, version=version)
 
     @model_validator(mode="after")
@@ -315,6 +370,8 @@ def canonical_sha256(content: dict[str, Any]) -> str:
         del normalised["categories"]  # and for versions without a taxonomy
     if not normalised["evaluations"]:
         del normalised["evaluations"]  # and for versions that carry no evaluation
+    if not normalised["cascades"]:
+        del normalised["cascades"]  # and for versions that carry no cascade threshold
     for instruction in normalised["instructions"]:
         if not instruction["provenance"]["exemplars"]:
             del instruction["provenance"]["exemplars"]  # likewise for instructions without exemplars
@@ -339,3 +396,4 @@ class _PromptContent(BaseModel):
     scoring_mode: ScoringMode | None = None
     categories: list[Category] = Field(default_factory=list)
     evaluations: list[EvaluationRecord] = Field(default_factory=list)
+    cascades: list[CascadeThreshold] = Field(default_factory=list)

@@ -128,6 +128,7 @@ class BatchProcessor:
             served_as = decision.served_as or "-"
             category = decision.category or "-"
             metrics.decisions.labels(decision.label, category, decision.prompt_version, served_as).inc()
+            metrics.decisions_by_model.labels(decision.model_id.file_name).inc()
             for instruction_id in decision.instruction_ids:
                 metrics.instruction_fires.labels(instruction_id, decision.prompt_version).inc()
         for request_time in outcome.requested_at:
@@ -213,7 +214,7 @@ class BatchProcessor:
             scoring_mode=student.mode,
             prompt_version=prompt.version,
             prompt_sha256=prompt.sha256,
-            model_id=student.model_id,
+            model_id=result.decided_by or student.model_id,
             engine=student.engine,
             latency_ms=(time.perf_counter() - timing.started) * MS_PER_S,
             model_ms=timing.model_ms,

@@ -45,6 +45,12 @@ class WorkerMetrics:
             ["label", "category", "prompt_version", "served_as"],
             registry=r,
         )
+        self.decisions_by_model = Counter(
+            "pld_decisions_by_model",
+            "Decisions per model file that made them (a cascade's fast or strong)",
+            ["model"],
+            registry=r,
+        )
         self.dead_letters = Counter("pld_dead_letters", "Dead letters published", ["reason"], registry=r)
         self.shadow_disagreements = Counter(
             "pld_shadow_disagreements", "Requests on which the shadow version disagreed", registry=r

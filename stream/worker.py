@@ -36,7 +36,7 @@ from stream.policy import PinnedPolicy, PolicySource, ServingPolicy
 from stream.policy_watcher import PolicyWatcher
 from stream.prompts import PromptRegistry, default_prompt, load_prompt_file
 from stream.settings import WorkerSettings
-from stream.student import build_student, checked_model_file, state_megabytes
+from stream.student import build_served_student, checked_model_file, state_megabytes
 from stream.topics import ensure_topics
 
 log = structlog.get_logger("stream.worker")
@@ -182,12 +182,12 @@ def _policy_source(
     Starting a worker never moves a pointer: an empty registry is served the shipped default policy
     locally until someone publishes (`pld prompt publish`)."""
     if settings.prompt_file is not None:
-        pinned = PinnedPolicy(build_student(settings, load_prompt_file(settings.prompt_file)))
+        pinned = PinnedPolicy(build_served_student(settings, load_prompt_file(settings.prompt_file)))
         metrics.set_prompts(pinned.current.roles())
         return pinned
     return PolicyWatcher(
         registry,
-        lambda prompt: build_student(settings, prompt),
+        lambda prompt: build_served_student(settings, prompt),
         last_good_file=settings.cache_dir / LAST_GOOD_DIR / f"{settings.app_id}.json",
         default=default_prompt(),
         health=health,

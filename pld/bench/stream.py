@@ -26,7 +26,7 @@ from pld.traffic import collect, produce, sample_requests, sample_texts
 from schemas import ModerationDecision
 from stream.prompts import default_prompt
 from stream.settings import WorkerSettings
-from stream.student import build_student
+from stream.student import build_served_student
 from stream.topics import ensure_topics
 
 DEFAULT_REQUESTS = 5000
@@ -120,7 +120,7 @@ def _quantile(values: list[float], q: float) -> float:
 def _engine_rate(settings: WorkerSettings) -> float:
     """The served student (same factory, settings and default prompt) classifying batches in-process."""
     texts = sample_texts(ENGINE_MESSAGES)
-    student = build_student(settings, default_prompt())
+    student = build_served_student(settings, default_prompt())
     try:
         classify_in_batches(student, texts[:BATCH])  # warm-up
         started = time.perf_counter()

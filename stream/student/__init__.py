@@ -10,6 +10,7 @@ are imported on first use, so parsing arguments or reading settings never loads 
 import importlib
 from typing import TYPE_CHECKING
 
+from stream.student.cascade import CascadeStudent, confident
 from stream.student.catalogue import StudentName, student_model_file
 from stream.student.chunked_models import QWEN_CODER_0_5B, QWEN_CODER_1_5B, ChunkedModel, assemble
 from stream.student.errors import (
@@ -21,7 +22,14 @@ from stream.student.errors import (
     SelfTestError,
     WheelDownloadError,
 )
-from stream.student.factory import MAX_SEQUENCES, build_student, checked_model_file, resolve_model_file
+from stream.student.factory import (
+    MAX_SEQUENCES,
+    build_served_student,
+    build_student,
+    checked_model_file,
+    fast_student_settings,
+    resolve_model_file,
+)
 from stream.student.label_scoring import LOG_FLOOR
 from stream.student.model_file import ModelFile, default_model_file, model_file_at, sha256_of
 from stream.student.prompt_format import RULE_LETTERS, chat_format_for, label_cue, message_end, render_prefix
@@ -73,6 +81,7 @@ __all__ = [
     "QWEN_CODER_0_5B",
     "QWEN_CODER_1_5B",
     "RULE_LETTERS",
+    "CascadeStudent",
     "ChatModel",
     "ChatReply",
     "ChunkedModel",
@@ -97,14 +106,17 @@ __all__ = [
     "WheelDownloadError",
     "WholePromptModel",
     "assemble",
+    "build_served_student",
     "build_student",
     "chat_format_for",
     "check_budget",
     "checked_model_file",
+    "confident",
     "default_cache_dir",
     "default_model_file",
     "describe_build",
     "ensure_model_runs",
+    "fast_student_settings",
     "label_cue",
     "llama_system_info",
     "message_end",

@@ -7,14 +7,19 @@ KV layout), scoring mode, decoding and calibration as what is served.
 
 from typing import TYPE_CHECKING
 
+import structlog
+
 from schemas import PromptVersion
 from stream.student.catalogue import student_model_file
 from stream.student.model_file import ModelFile, model_file_at
+from stream.student.protocol import StudentModel
 from stream.student.self_test import ensure_model_runs
 from stream.student.settings import StudentSettings
 
 if TYPE_CHECKING:
     from stream.student.llama_student import LlamaStudent
+
+log = structlog.get_logger()
 
 MAX_SEQUENCES = 256  # llama.cpp's LLAMA_MAX_SEQ; with a unified KV cache, unused slots cost nothing
 
@@ -33,8 +38,47 @@ def checked_model_file(settings: StudentSettings) -> ModelFile:
     return model
 
 
+def build_served_student(settings: StudentSettings, prompt: PromptVersion) -> StudentModel:
+    """What a worker serves `prompt` with: a cascade when `PLD_CASCADE_FAST_STUDENT` is set and the version
+    carries a threshold for that pair of model files, else the one student `build_student` builds."""
+    strong = build_student(settings, prompt)
+    if settings.cascade_fast_student is None:
+        return strong
+    try:
+        fast = build_student(fast_student_settings(settings), prompt)
+    except BaseException:
+        strong.close()
+        raise
+    threshold = prompt.cascade_for(fast.model_id.sha256, strong.model_id.sha256, strong.mode)
+    if threshold is None:
+        log.warning(
+            "cascade_not_fitted",
+            version=prompt.version,
+            fast=fast.model_id.file_name,
+            strong=strong.model_id.file_name,
+            why="the version carries no threshold for this pair (pld eval --cascade-fast): the strong student decides",
+        )
+        fast.close()
+        return strong
+    from stream.student.cascade import CascadeStudent  # noqa: PLC0415
+
+    return CascadeStudent(fast, strong, threshold)
+
+
+def fast_student_settings(settings: StudentSettings) -> StudentSettings:
+    """The cascade's fast student: the same engine settings with `PLD_CASCADE_FAST_STUDENT` as the model."""
+    return settings.model_copy(
+        update={
+            "student": settings.cascade_fast_student,
+            "model_path": None,
+            "model_sha256": None,
+            "cascade_fast_student": None,
+        }
+    )
+
+
 def build_student(settings: StudentSettings, prompt: PromptVersion) -> "LlamaStudent":
-    """The student a worker serves with, its prompt prefix computed or restored from the prefix cache."""
+    """One student, its prompt prefix computed or restored from the prefix cache (a cascade's parts are built here)."""
     model = checked_model_file(settings)
     # Imported only now: loading llama.cpp into this process waits until the self-test has passed.
     from stream.student.llama_context import ContextSettings  # noqa: PLC0415

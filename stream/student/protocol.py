@@ -31,6 +31,7 @@ class Classification:
     window: int = 0  # which window decided (the one most likely not the default label)
     normalized_chars: int = 0  # characters NFKC changed or invisible ones removed before reading
     injection_markup: bool = False  # the text spelled out template markup: held at least for review
+    decided_by: ModelId | None = None  # in a cascade, the model that decided (None: the student's own model)
 
 
 class StudentModel(Protocol):

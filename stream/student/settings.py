@@ -73,6 +73,10 @@ class StudentSettings(BaseSettings):
     """llama.cpp's CPU weight repacking: faster matmuls; off also avoids the AMX crash of native builds (#20824)."""
     prefix_cache_dir: Path | None = None
     """Where prefix KV states are kept (default: `<cache_dir>/prefix-cache`)."""
+    cascade_fast_student: str | None = None
+    """A faster catalogue student or GGUF path that decides alone where it is confident; the strong student decides
+    the rest. Needs a threshold fitted by `pld eval --cascade-fast` in the version; without one the strong student
+    decides everything."""
 
     @property
     def resolved_prefix_cache_dir(self) -> Path:

@@ -11,12 +11,20 @@ if TYPE_CHECKING:
 
 
 class FakeStudent:
-    """A stand-in for unit tests: labels come from a caller-supplied rule, with certainty."""
+    """A stand-in for unit tests: labels come from a caller-supplied rule, with the probability `certainty` gives
+    (default: certain; the rest is shared evenly by the other labels)."""
 
-    def __init__(self, prompt: PromptVersion, model_id: ModelId, rule: Callable[[str], str] | None = None) -> None:
+    def __init__(
+        self,
+        prompt: PromptVersion,
+        model_id: ModelId,
+        rule: Callable[[str], str] | None = None,
+        certainty: Callable[[str], float] | None = None,
+    ) -> None:
         self._prompt = prompt
         self._model_id = model_id
         self._rule = rule or (lambda _text: prompt.default_label)
+        self._certainty = certainty or (lambda _text: 1.0)
         self.calls: list[list[str]] = []
         self.closed = False
 
@@ -54,7 +62,8 @@ class FakeStudent:
         self.calls.append(list(texts))
         results = []
         for text in texts:
-            label = self._rule(text)
-            probabilities = {name: float(name == label) for name in self._prompt.label_names}
+            label, top = self._rule(text), self._certainty(text)
+            rest = (1.0 - top) / (len(self._prompt.label_names) - 1)
+            probabilities = {name: top if name == label else rest for name in self._prompt.label_names}
             results.append(Classification(label=label, probabilities=probabilities))
         return results
