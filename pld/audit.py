@@ -17,7 +17,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
-from pld.dlq import POLL_TIMEOUT_MS, partitions_of, seek_since
+from pld.topic_window import read_window
 from schemas import ModerationDecision, PromptVersion, decision_key
 from stream.decoding import decode_request
 from stream.errors import PromptStoreError
@@ -83,27 +83,11 @@ class CannotReplayError(Exception):
 
 async def find_decisions(settings: WorkerSettings, key: str, since: datetime) -> list[ModerationDecision]:
     """Every decision keyed `key` published since `since` (a retried batch may have published two)."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False, **settings.kafka_security.client_options()
-    )
-    await consumer.start()
     found: list[ModerationDecision | None] = []
-    try:
-        partitions = [
-            TopicPartition(settings.decisions_topic, n) for n in await partitions_of(settings, settings.decisions_topic)
-        ]
-        consumer.assign(partitions)
-        ends = await consumer.end_offsets(partitions)
-        await seek_since(consumer, partitions, since)
-        remaining = {tp for tp in partitions if await consumer.position(tp) < ends[tp]}
-        wanted = key.encode()
-        while remaining:
-            batches = await consumer.getmany(*remaining, timeout_ms=POLL_TIMEOUT_MS)
-            for tp, records in batches.items():
-                found += [_decision(r.value) for r in records if r.key == wanted and r.offset < ends[tp] and r.value]
-            remaining = {tp for tp in remaining if await consumer.position(tp) < ends[tp]}
-    finally:
-        await consumer.stop()
+    wanted = key.encode()
+    async for record in read_window(settings, settings.decisions_topic, since):
+        if record.key == wanted and record.value:
+            found.append(_decision(record.value))
     return [decision for decision in found if decision is not None]
 
 

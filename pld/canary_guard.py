@@ -18,7 +18,7 @@ from datetime import datetime
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from pld.dlq import partitions_of, seek_since
+from pld.topic_window import partitions_of, seek_since
 from schemas import ModerationDecision
 from stream.prompts import Pointer, PromptRegistry
 from stream.settings import WorkerSettings

@@ -8,19 +8,15 @@ be replayed whole: it is skipped and counted.
 
 import asyncio
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaProducer
 from pydantic import ValidationError
 
+from pld.topic_window import read_window
 from schemas import DeadLetter, DeadLetterReason
 from stream.settings import WorkerSettings
-
-POLL_TIMEOUT_MS = 500
-MS_PER_S = 1000
 
 
 @dataclass(frozen=True)
@@ -76,56 +72,11 @@ async def replay(settings: WorkerSettings, chosen: ReplayFilter, *, dry_run: boo
 
 
 async def _read_dead_letters(settings: WorkerSettings, chosen: ReplayFilter) -> tuple[list[DeadLetter], ReplayReport]:
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        **settings.kafka_security.client_options(),
-    )
-    await consumer.start()
     report = ReplayReport()
     letters: list[DeadLetter] = []
-    try:
-        partitions = [TopicPartition(settings.dlq_topic, n) for n in await partitions_of(settings, settings.dlq_topic)]
-        consumer.assign(partitions)
-        ends = await consumer.end_offsets(partitions)
-        await seek_since(consumer, partitions, chosen.since)
-        remaining = {tp for tp in partitions if await consumer.position(tp) < ends[tp]}
-        while remaining:
-            batches = await consumer.getmany(*remaining, timeout_ms=POLL_TIMEOUT_MS)
-            for tp, records in batches.items():
-                for record in records:
-                    if record.offset < ends[tp]:
-                        _consider(record.value or b"", chosen, letters, report)
-            remaining = {tp for tp in remaining if await consumer.position(tp) < ends[tp]}
-    finally:
-        await consumer.stop()
+    async for record in read_window(settings, settings.dlq_topic, chosen.since):
+        _consider(record.value or b"", chosen, letters, report)
     return letters, report
-
-
-async def partitions_of(settings: WorkerSettings, topic: str) -> list[int]:
-    """A topic's partition numbers (a consumer only knows the metadata of topics it subscribed to)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, **settings.kafka_security.client_options())
-    await admin.start()
-    try:
-        [description] = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    return sorted(partition["partition"] for partition in description["partitions"])
-
-
-async def seek_since(consumer: AIOKafkaConsumer, partitions: Sequence[TopicPartition], since: datetime | None) -> None:
-    """Position each partition at its first record at or after `since` (the beginning when None)."""
-    if since is None:
-        await consumer.seek_to_beginning(*partitions)
-        return
-    found = await consumer.offsets_for_times({tp: int(since.timestamp() * MS_PER_S) for tp in partitions})
-    for tp in partitions:
-        stamp = found.get(tp)
-        if stamp is None:
-            await consumer.seek_to_end(tp)
-        else:
-            consumer.seek(tp, stamp.offset)
 
 
 def _consider(value: bytes, chosen: ReplayFilter, letters: list[DeadLetter], report: ReplayReport) -> None:

@@ -17,15 +17,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-
-from pld.dlq import partitions_of, seek_since
+from pld.topic_window import read_window
 from schemas import ModerationRequest, PromptVersion
 from stream.decoding import RejectedMessage, decode_request
 from stream.settings import WorkerSettings
 from stream.student import Classification, build_served_student
 
-POLL_TIMEOUT_MS = 1000
 EXAMPLES_PER_GROUP = 3
 MS_PER_S = 1000
 
@@ -72,30 +69,10 @@ async def recent_requests(settings: WorkerSettings, query: ImpactQuery) -> list[
     """The valid requests in the window (and of the tenant), at most `sample` of them, chosen by request-id
     hash so a rerun picks the same ones; records that are not valid requests are skipped."""
     found: dict[str, ModerationRequest] = {}
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        **settings.kafka_security.client_options(),
-    )
-    await consumer.start()
-    try:
-        topic = settings.requests_topic
-        partitions = [TopicPartition(topic, n) for n in await partitions_of(settings, topic)]
-        consumer.assign(partitions)
-        ends = await consumer.end_offsets(partitions)
-        await seek_since(consumer, partitions, query.since)
-        remaining = {tp for tp in partitions if await consumer.position(tp) < ends[tp]}
-        until_ms = int(query.until.timestamp() * MS_PER_S) if query.until else None
-        while remaining:
-            batches = await consumer.getmany(*remaining, timeout_ms=POLL_TIMEOUT_MS)
-            for tp, records in batches.items():
-                for record in records:
-                    if record.offset < ends[tp] and (until_ms is None or record.timestamp <= until_ms):
-                        _keep(record.value or b"", settings.max_message_bytes, query.tenant, found)
-            remaining = {tp for tp in remaining if await consumer.position(tp) < ends[tp]}
-    finally:
-        await consumer.stop()
+    until_ms = int(query.until.timestamp() * MS_PER_S) if query.until else None
+    async for record in read_window(settings, settings.requests_topic, query.since):
+        if until_ms is None or record.timestamp <= until_ms:
+            _keep(record.value or b"", settings.max_message_bytes, query.tenant, found)
     chosen = sorted(found.values(), key=lambda request: hashlib.sha256(request.id.encode()).hexdigest())
     return chosen[: query.sample]
 
