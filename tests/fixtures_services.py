@@ -198,6 +198,19 @@ def local_redis(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, password=ops_redis.local_password())
 
 
+def scratch_database_url(redis_url: str, database: int) -> str:
+    """The URL of database `database` on the session's Redis server: a test module's own."""
+    return redis_url.rsplit("/", 1)[0] + f"/{database}"
+
+
+def scratch_database(redis_url: str, database: int) -> Iterator[str]:
+    """For a fixture: database `database` on the session's Redis, emptied before the test and after it."""
+    url = scratch_database_url(redis_url, database)
+    local_redis(url).flushdb()
+    yield url
+    local_redis(url).flushdb()
+
+
 def local_trust() -> Trust:
     """A publisher's trust with the loopback key pair `ops` made (the one local workers verify with)."""
     private, _public = ensure_local_prompt_keys()

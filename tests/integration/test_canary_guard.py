@@ -21,7 +21,7 @@ from stream.prompts import Pointer, starter_prompt
 from stream.settings import WorkerSettings
 from stream.student import checked_model_file
 from tests.conftest import StudentSettingsFactory
-from tests.fixtures_services import TopicsFactory, local_redis, local_registry
+from tests.fixtures_services import TopicsFactory, local_registry, scratch_database
 from tests.worker_process import WorkerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.model]
@@ -32,10 +32,7 @@ STREAM_TIMEOUT_S = 600.0
 
 @pytest.fixture
 def scratch_url(redis_url: str) -> Iterator[str]:
-    url = redis_url.rsplit("/", 1)[0] + f"/{SCRATCH_DB}"
-    local_redis(url).flushdb()
-    yield url
-    local_redis(url).flushdb()
+    yield from scratch_database(redis_url, SCRATCH_DB)
 
 
 def blocks_everything(base: PromptVersion, model_sha256: str, mode: ScoringMode) -> PromptVersion:

@@ -12,7 +12,7 @@ import pytest
 from pld.traffic import Outputs, collect, produce, sample_messages
 from schemas import DeadLetterReason
 from stream.prompts import default_prompt
-from tests.fixtures_services import KafkaTopics, TopicsFactory, local_redis
+from tests.fixtures_services import KafkaTopics, TopicsFactory, scratch_database
 from tests.worker_process import WorkerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.model]
@@ -36,11 +36,9 @@ def topics(kafka_topics: TopicsFactory) -> KafkaTopics:
 
 
 @pytest.fixture
-def scratch_redis_url(redis_url: str) -> str:
+def scratch_redis_url(redis_url: str) -> Iterator[str]:
     """An empty Redis database: the worker seeds it with the default policy, whatever others left active."""
-    url = redis_url.rsplit("/", 1)[0] + f"/{SCRATCH_DB}"
-    local_redis(url).flushdb()
-    return url
+    yield from scratch_database(redis_url, SCRATCH_DB)
 
 
 @pytest.fixture

@@ -19,7 +19,14 @@ from schemas import ModerationDecision, PromptVersion, ShadowDisagreement
 from stream.prompts import Pointer, starter_prompt
 from stream.prompts.registry import Trust
 from tests.conftest import StudentSettingsFactory
-from tests.fixtures_services import KafkaTopics, TopicsFactory, local_redis, local_registry, local_trust
+from tests.fixtures_services import (
+    KafkaTopics,
+    TopicsFactory,
+    local_redis,
+    local_registry,
+    local_trust,
+    scratch_database,
+)
 from tests.worker_process import WorkerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.model]
@@ -41,10 +48,7 @@ def v2() -> PromptVersion:
 
 @pytest.fixture
 def scratch_url(redis_url: str) -> Iterator[str]:
-    url = redis_url.rsplit("/", 1)[0] + f"/{SCRATCH_DB}"
-    local_redis(url).flushdb()
-    yield url
-    local_redis(url).flushdb()
+    yield from scratch_database(redis_url, SCRATCH_DB)
 
 
 def new_app_id() -> str:

@@ -12,7 +12,7 @@ from pld.traffic import Outputs, collect, produce, sample_messages
 from schemas import PromptVersion
 from stream.prompts import starter_prompt
 from tests.conftest import StudentSettingsFactory
-from tests.fixtures_services import TopicsFactory
+from tests.fixtures_services import TopicsFactory, scratch_database_url
 from tests.worker_process import WorkerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.model]
@@ -67,7 +67,7 @@ def test_eval_decisions_equal_the_workers(
     worker = WorkerProcess(
         env={
             **topics.worker_env(
-                kafka_bootstrap, redis_url.rsplit("/", 1)[0] + f"/{SCRATCH_DB}", f"served-{uuid.uuid4().hex[:8]}"
+                kafka_bootstrap, scratch_database_url(redis_url, SCRATCH_DB), f"served-{uuid.uuid4().hex[:8]}"
             ),
             "PLD_PROMPT_FILE": str(out / SERVED_PROMPT_FILE),
             "PLD_PREFIX_CACHE_DIR": str(tmp_path / "worker-prefix-cache"),

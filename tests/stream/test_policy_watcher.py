@@ -17,7 +17,7 @@ from stream.prompts import Pointer, PromptRegistry, starter_prompt
 from stream.prompts.keys import RegistryKeys
 from stream.prompts.registry import Trust
 from stream.student.testing import FakeStudent
-from tests.fixtures_services import local_redis, local_registry, local_trust
+from tests.fixtures_services import local_redis, local_registry, local_trust, scratch_database
 
 pytestmark = pytest.mark.integration
 SCRATCH_DB = 9
@@ -28,11 +28,8 @@ KEYS = RegistryKeys("pld-moderation")
 @pytest.fixture
 def scratch(redis_url: str) -> Iterator[tuple[redis.Redis, PromptRegistry]]:
     """A Redis database of its own and the registry on it, flushed before and after."""
-    url = redis_url.rsplit("/", 1)[0] + f"/{SCRATCH_DB}"
-    client = local_redis(url)
-    client.flushdb()
-    yield client, local_registry(url)
-    client.flushdb()
+    for url in scratch_database(redis_url, SCRATCH_DB):
+        yield local_redis(url), local_registry(url)
 
 
 class Builds:

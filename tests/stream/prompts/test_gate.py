@@ -13,7 +13,7 @@ import pytest
 from schemas import EvaluationRecord, PromptVersion, ScoringMode
 from stream.prompts import Pointer, starter_prompt
 from stream.prompts.gate import GatePolicy, check_promotion
-from tests.fixtures_services import local_redis, local_registry
+from tests.fixtures_services import local_registry, scratch_database
 
 SCRATCH_DB = 11
 DATA = "a" * 64
@@ -51,10 +51,7 @@ def test_a_worse_or_unmeasured_candidate_is_refused_and_a_comparable_one_passes(
 
 @pytest.fixture
 def scratch_url(redis_url: str) -> Iterator[str]:
-    url = redis_url.rsplit("/", 1)[0] + f"/{SCRATCH_DB}"
-    local_redis(url).flushdb()
-    yield url
-    local_redis(url).flushdb()
+    yield from scratch_database(redis_url, SCRATCH_DB)
 
 
 @pytest.mark.integration

@@ -13,7 +13,7 @@ from stream.prompts import Pointer, PromptRegistry, starter_prompt
 from stream.prompts.keys import RegistryKeys
 from stream.prompts.registry import Trust
 from stream.prompts.signing import PromptSigner
-from tests.fixtures_services import local_redis
+from tests.fixtures_services import local_redis, scratch_database, scratch_database_url
 from tests.schemas.helpers import make_prompt
 
 pytestmark = pytest.mark.integration
@@ -27,10 +27,8 @@ KEYS = RegistryKeys("pld-moderation")
 @pytest.fixture
 def client(redis_url: str) -> Iterator[redis.Redis]:
     """A Redis database of its own, flushed before and after the test."""
-    scratch = local_redis(redis_url.rsplit("/", 1)[0] + f"/{SCRATCH_DB}")
-    scratch.flushdb()
-    yield scratch
-    scratch.flushdb()
+    for url in scratch_database(redis_url, SCRATCH_DB):
+        yield local_redis(url)
 
 
 def test_versions_are_immutable_and_intact(client: redis.Redis) -> None:
@@ -157,7 +155,7 @@ def test_an_unreachable_redis_is_a_clear_error_within_the_timeout() -> None:
 def test_the_worker_acl_user_reads_and_subscribes_but_cannot_write(client: redis.Redis, redis_url: str) -> None:
     """On the `ops` Redis, the `pld-worker` user reads the registry and subscribes; every write is refused."""
     PromptRegistry(client, PUBLISHER).publish(make_prompt(version="v1"), Pointer.PRODUCTION, who="a", why="b")
-    url = redis_url.rsplit("/", 1)[0] + f"/{SCRATCH_DB}"
+    url = scratch_database_url(redis_url, SCRATCH_DB)
     as_worker = redis.Redis.from_url(url, username=WORKER_USER, password=ops_redis.local_password())
     worker = PromptRegistry(as_worker, WORKER)
     assert worker.get("v1").version == "v1"
