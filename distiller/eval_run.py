@@ -26,6 +26,7 @@ from distiller.metrics import evaluate
 from distiller.moderation_contrast import source_function
 from distiller.moderation_gate import demo_gate, gate_sections, hold_by_source
 from distiller.pipeline import DistillSettings, make_teacher
+from distiller.provenance import run_provenance
 from distiller.rationales import CollectionStats, SampleSpec, sample_rationale
 from distiller.report import AblationRow, SystemResult, summary_json, write_report
 from distiller.teacher import Teacher, TeacherKind
@@ -142,6 +143,7 @@ def run_eval(settings: EvalSettings) -> dict[str, Any]:
         "dataset": dataset.name,
         "prompt_version": pld.prompt.version,
         "prompt_sha256": pld.prompt.sha256,
+        "provenance": run_provenance(),
     }
     (settings.out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
@@ -266,4 +268,5 @@ def _overview(settings: EvalSettings, dataset: Dataset, splits: EvalSplits, prom
         "dev examples (bias fitting only)": len(splits.dev),
         "student": settings.student_name,
         "prompt": f"{prompt.version} ({len(prompt.instructions)} instructions, sha256 {prompt.sha256[:12]})",
+        **run_provenance(),
     }

@@ -7,6 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from distiller.provenance import run_provenance
 from pld.bench.engine import EngineBenchSettings, run_engine_bench
 from stream.settings import WorkerSettings
 
@@ -34,6 +35,7 @@ def run_bench(target: str, settings: WorkerSettings, *, as_json: bool, requests:
         figures = run_reload_bench(settings)
     else:
         raise ValueError(f"unknown benchmark {target!r}")
+    figures["provenance"] = run_provenance()  # the machine, build, commit and command behind the figures
     if as_json:
         sys.stdout.write(json.dumps(figures, indent=2, sort_keys=True) + "\n")
     else:
