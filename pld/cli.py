@@ -142,7 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--replay", action="store_true", help="re-decide the request and compare bit for bit")
     audit.add_argument("--tenant", help="the request's tenant (decisions are keyed tenant:request_id)")
     bench = commands.add_parser("bench", help="benchmarks that print their figures (never timed tests)")
-    bench.add_argument("target", choices=["engine", "policy", "reload", "injection", "stream"], help="what to measure")
+    targets = ["engine", "policy", "reload", "injection", "stream", "peers"]
+    bench.add_argument("target", choices=targets, help="what to measure")
     bench.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     bench.add_argument("--requests", type=int, default=5000, help="stream: requests produced up front")
     bench.add_argument("--workers", type=int, default=1, help="stream: workers sharing the requests (one group)")

@@ -13,7 +13,7 @@ from stream.settings import WorkerSettings
 
 
 def run_bench(target: str, settings: WorkerSettings, *, as_json: bool, requests: int = 5000, workers: int = 1) -> int:
-    """Measure `target` ("engine", "policy", "reload", "injection" or "stream") and print the figures."""
+    """Measure `target` ("engine", "policy", "reload", "injection", "stream" or "peers") and print the figures."""
     if target == "engine":
         figures = run_engine_bench(EngineBenchSettings(settings))
     elif target == "policy":
@@ -29,6 +29,10 @@ def run_bench(target: str, settings: WorkerSettings, *, as_json: bool, requests:
         from pld.bench.stream import run_stream_bench  # noqa: PLC0415 - starts services: only when asked
 
         figures = run_stream_bench(settings, requests, workers)
+    elif target == "peers":
+        from pld.bench.peers import run_peers_bench  # noqa: PLC0415 - builds and starts llama-server: only when asked
+
+        figures = run_peers_bench(settings)
     elif target == "reload":
         from pld.bench.reload import run_reload_bench  # noqa: PLC0415 - starts services: only when asked
 

@@ -1,13 +1,17 @@
 """`LlamaStudent`: the real student, a GGUF model scoring short cues after a cached prompt prefix."""
 
+import math
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+
 from schemas import EngineRecord, ModelId, PromptVersion, ScoringMode
 from stream.student.errors import InferenceError
+from stream.student.label_scoring import LOG_FLOOR
 from stream.student.llama_context import ContextSettings, LlamaContext, Logits
 from stream.student.model_file import ModelFile
 from stream.student.prefix_cache import PrefixCache, PrefixKey, PrefixLoad
@@ -118,6 +122,22 @@ class LlamaStudent:
         """Tokens decoded after the prefix to classify `text` (its stem plus every branch)."""
         return len(self._stem(text)) + sum(len(branch.tokens) for branch in self._scorer.branches)
 
+    def branch_sequences(self, text: str) -> list[list[int]]:
+        """For a peer server reading the same tokens: each branch of `text` as one whole sequence (the prefix,
+        the message's stem, the branch's cue), whose next-token log-probabilities `classify_from_logprobs` reads."""
+        stem = self._stem(text)
+        return [[*self._prefix_tokens, *stem, *branch.tokens] for branch in self._scorer.branches]
+
+    def classify_from_logprobs(self, branch_logprobs: Sequence[Mapping[int, float]]) -> Classification:
+        """The classification this student's scorer gives to another engine's next-token log-probabilities
+        (token id -> log-probability, one mapping per branch of `branch_sequences`; a candidate token missing
+        from a mapping counts as improbable). The same calibration and decision procedure as `classify`."""
+        logits = [
+            np.array([logprobs.get(token, math.log(LOG_FLOOR)) for token in branch.read], dtype=np.float64)
+            for branch, logprobs in zip(self._scorer.branches, branch_logprobs, strict=True)
+        ]
+        return self._scorer.classify(logits)
+
     def message_tokens(self, text: str) -> list[int]:
         """The tokens `classify` decodes for `text` after the prefix, before its cues (its stem)."""
         return self._stem(text)
@@ -131,6 +151,7 @@ class LlamaStudent:
         scorer = build_scorer(mode, prompt, self._tokenize, self._model_file.sha256)
         prefix = self._context.tokenize(render_prefix(prompt, self._chat), parse_special=True, add_bos=True)
         self.prefix_load = self._load_prefix(prompt, prefix)
+        self._prefix_tokens = prefix
         self._scorer = scorer
         scorer.calibrate_with(self._score([self._stem(text) for text in CONTENT_FREE_TEXTS]))
         return scorer

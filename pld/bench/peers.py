@@ -1,0 +1,236 @@
+"""`pld bench peers`: this project's engine beside llama.cpp's own server, the peer a user would pick instead.
+
+Same machine, model file, prompt version (the shipped policy) and messages (the demo samples cycled, and
+a mix of long messages), in one run:
+
+- **engine**: the student as a worker serves it (isolated decoding), in batches of `BATCH`;
+- **llama-server** (`ops/llama_server.py`: built from the llama.cpp our wheel vendors, same CPU options)
+  with `--parallel N` slots and prompt caching, driven by N concurrent clients that post each message's
+  label cue as token ids (exactly the tokens our engine decodes) and read the next token's top
+  log-probabilities; our scorer turns them into a label with the same calibration, so the peers' labels
+  are comparable with ours;
+- **naive**: the whole prompt evaluated from scratch per message (the floor).
+
+Each reports msgs/s, p50/p99 latency per message, CPU seconds per message and label agreement with the
+engine; ratios are to the engine in the same run. `fraction_of_limit` compares the engine with what this
+CPU's raw prefill rate allows for the tokens a message costs (stem and cues; the prefix is cached).
+"""
+
+import asyncio
+import os
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ops.llama_build import CHOSEN_VARIANT
+from ops.llama_server import build_server
+from pld.bench.batches import BATCH
+from pld.traffic import sample_texts
+from stream.prompts import default_prompt
+from stream.settings import WorkerSettings
+from stream.student import (
+    MAX_SEQUENCES,
+    ContextSettings,
+    LlamaContext,
+    LlamaStudent,
+    WholePromptModel,
+    build_student,
+    checked_model_file,
+)
+
+MESSAGES = 64
+LONG_MESSAGE_SHARE = 4  # every 4th message is a long one (a few demo messages joined)
+SLOTS = (1, 2, 4)
+NAIVE_MESSAGES = 3
+TOP_LOGPROBS = 64  # label tokens outside the top 64 count as improbable, as in our scorer's floor
+SERVER_PORT = 18931
+SERVER_START_TIMEOUT_S = 180.0
+REQUEST_TIMEOUT_S = 120.0
+MS_PER_S = 1000.0
+
+
+def peer_texts(count: int = MESSAGES) -> list[str]:
+    """The demo samples cycled, every `LONG_MESSAGE_SHARE`-th one replaced by a long message."""
+    short = sample_texts(count)
+    return [" ".join(short[n : n + 6]) if n % LONG_MESSAGE_SHARE == 0 else text for n, text in enumerate(short)]
+
+
+def run_peers_bench(settings: WorkerSettings, slots: Sequence[int] = SLOTS) -> dict[str, Any]:
+    """Measure the engine, llama-server at each slot count and the naive path; return the figures."""
+    texts = peer_texts()
+    prompt = default_prompt()
+    student = build_student(settings, prompt)
+    try:
+        engine = _engine(student, texts)
+        figures: dict[str, Any] = {"messages": len(texts), "threads": settings.n_threads, "engine": engine}
+        figures["engine_msgs_per_s"] = engine["msgs_per_s"]
+        binary = build_server(os.environ.get("PLD_LLAMA_VARIANT", CHOSEN_VARIANT))
+        model = checked_model_file(settings)
+        peers = {}
+        for n in slots:
+            with LlamaServer(binary, model.path, settings.n_ctx * n, settings.n_threads, n) as server:
+                peers[f"llama-server --parallel {n}"] = asyncio.run(_drive(server, student, texts, n, engine))
+        figures["peer_runs"] = peers
+        tokens_per_msg = sum(student.decoded_token_count(text) for text in texts) / len(texts)
+        whole_prompts = [student.branch_sequences(text)[0] for text in texts[:NAIVE_MESSAGES]]
+    finally:
+        student.close()
+    figures |= _limit(settings, whole_prompts[0], tokens_per_msg, engine["msgs_per_s"])
+    figures["naive"] = _naive(settings, whole_prompts)
+    figures["peers"] = {name: run["msgs_per_s"] for name, run in peers.items()} | {
+        "naive (whole prompt per message)": figures["naive"]["msgs_per_s"]
+    }
+    best = max(peers.values(), key=lambda run: run["msgs_per_s"])
+    figures["best_peer"] = next(name for name, run in peers.items() if run is best)
+    figures["engine_vs_best_peer"] = engine["msgs_per_s"] / best["msgs_per_s"]
+    return figures
+
+
+def _engine(student: LlamaStudent, texts: list[str]) -> dict[str, Any]:
+    student.classify(texts[:BATCH])  # warm-up
+    latencies, labels = [], []
+    cpu, started = time.process_time(), time.perf_counter()
+    for start in range(0, len(texts), BATCH):
+        batch = texts[start : start + BATCH]
+        began = time.perf_counter()
+        labels += [result.label for result in student.classify(batch)]
+        latencies += [(time.perf_counter() - began) * MS_PER_S] * len(batch)  # a message waits for its batch
+    seconds = time.perf_counter() - started
+    return {
+        "msgs_per_s": len(texts) / seconds,
+        **_latency(latencies),
+        "cpu_s_per_msg": (time.process_time() - cpu) / len(texts),
+        "labels": labels,
+    }
+
+
+class LlamaServer:
+    """`llama-server` on loopback with `slots` parallel slots and prompt caching, for the length of a `with`."""
+
+    def __init__(self, binary: Path, model: Path, n_ctx: int, n_threads: int, slots: int) -> None:
+        self.url = f"http://127.0.0.1:{SERVER_PORT}"
+        self._command = [
+            str(binary), "-m", str(model), "--host", "127.0.0.1", "--port", str(SERVER_PORT),
+            "-c", str(n_ctx), "-t", str(n_threads), "-tb", str(n_threads), "--parallel", str(slots),
+            "--cache-prompt", "--no-warmup", "-fa", "off",
+        ]  # fmt: skip
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in __exit__
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> "LlamaServer":
+        self.process = subprocess.Popen(self._command, stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                self._log.seek(0)
+                raise RuntimeError(f"llama-server exited: {self._log.read()[-2000:].decode(errors='replace')}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=2.0).status_code == httpx.codes.OK:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise TimeoutError(f"llama-server did not answer /health within {SERVER_START_TIMEOUT_S:g} s")
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+        self._log.close()
+
+    def cpu_seconds(self) -> float:
+        """The server process's user + system CPU seconds so far (Linux /proc)."""
+        assert self.process is not None
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _drive(
+    server: LlamaServer, student: LlamaStudent, texts: list[str], slots: int, engine: dict[str, Any]
+) -> dict[str, Any]:
+    """`slots` concurrent clients, each posting one message's label cue at a time."""
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    labels: list[str] = [""] * len(texts)
+    latencies: list[float] = []
+    async with httpx.AsyncClient(base_url=server.url, timeout=REQUEST_TIMEOUT_S) as client:
+        await _label(client, student, texts[0])  # warm-up: the prefix enters the slot's cache
+
+        async def worker() -> None:
+            while not queue.empty():
+                n = queue.get_nowait()
+                began = time.perf_counter()
+                labels[n] = await _label(client, student, texts[n])
+                latencies.append((time.perf_counter() - began) * MS_PER_S)
+
+        for n in range(len(texts)):
+            queue.put_nowait(n)
+        cpu, started = server.cpu_seconds(), time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(slots)))
+        seconds = time.perf_counter() - started
+        cpu_used = server.cpu_seconds() - cpu
+    agree = sum(a == b for a, b in zip(labels, engine["labels"], strict=True)) / len(texts)
+    return {
+        "msgs_per_s": len(texts) / seconds,
+        **_latency(latencies),
+        "cpu_s_per_msg": cpu_used / len(texts),
+        "label_agreement": agree,
+        "engine_ratio": engine["msgs_per_s"] / (len(texts) / seconds),
+    }
+
+
+async def _label(client: httpx.AsyncClient, student: LlamaStudent, text: str) -> str:
+    """The label our scorer gives to the server's next-token log-probabilities after the label cue."""
+    label_sequence, *other_branches = student.branch_sequences(text)
+    body = {"prompt": label_sequence, "n_predict": 1, "n_probs": TOP_LOGPROBS, "cache_prompt": True, "temperature": 0}
+    reply = await client.post("/completion", json=body)
+    reply.raise_for_status()
+    [first] = reply.json()["completion_probabilities"]
+    logprobs = {entry["id"]: entry["logprob"] for entry in first["top_logprobs"]}
+    return student.classify_from_logprobs([logprobs, *({} for _ in other_branches)]).label
+
+
+def _limit(settings: WorkerSettings, sequence: list[int], tokens_per_msg: float, engine_rate: float) -> dict[str, Any]:
+    """The rate this CPU's raw prefill (one long sequence in one call) allows for the tokens a message costs
+    after the cached prefix, and the engine's fraction of it."""
+    context = ContextSettings(n_ctx=settings.n_ctx, n_seq_max=MAX_SEQUENCES, n_threads=settings.n_threads)
+    llama = LlamaContext(checked_model_file(settings).path, context)
+    try:
+        llama.evaluate_prefix(sequence)  # warm-up
+        started = time.perf_counter()
+        llama.evaluate_prefix(sequence)
+        prefill_rate = len(sequence) / (time.perf_counter() - started)
+    finally:
+        llama.close()
+    limit = prefill_rate / tokens_per_msg
+    return {
+        "raw_prefill_tok_per_s": prefill_rate,
+        "tokens_per_msg": tokens_per_msg,
+        "limit_msgs_per_s": limit,
+        "fraction_of_limit": engine_rate / limit,
+    }
+
+
+def _naive(settings: WorkerSettings, whole_prompts: list[list[int]]) -> dict[str, Any]:
+    """The whole prompt and message evaluated from an empty context, per message."""
+    model = WholePromptModel(checked_model_file(settings).path, settings.n_ctx, settings.n_threads)
+    try:
+        started = time.perf_counter()
+        for tokens in whole_prompts:
+            model.evaluate(tokens)
+        seconds = time.perf_counter() - started
+    finally:
+        model.close()
+    return {"msgs_per_s": len(whole_prompts) / seconds}
+
+
+def _latency(latencies_ms: list[float]) -> dict[str, float]:
+    ordered = sorted(latencies_ms)
+    return {
+        "p50_ms": ordered[len(ordered) // 2],
+        "p99_ms": ordered[min(int(0.99 * len(ordered)), len(ordered) - 1)],
+    }
