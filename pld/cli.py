@@ -29,6 +29,8 @@ def _demo(args: argparse.Namespace) -> int:
     settings = WorkerSettings()
     if args.student is not None:
         settings = settings.model_copy(update={"student": args.student, "model_path": None, "model_sha256": None})
+    if args.cascade_fast is not None:
+        settings = settings.model_copy(update={"cascade_fast_student": args.cascade_fast})
     return run_demo(settings, timeout_s=args.timeout)
 
 
@@ -119,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="start Kafka and Redis, run a worker on sample traffic, print decisions")
     demo.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for all decisions")
     demo.add_argument("--student", choices=list(STUDENTS), help="the student to run (default: PLD_STUDENT, qwen-1.5b)")
+    demo.add_argument(
+        "--cascade-fast", choices=list(STUDENTS), help="a faster student in front (PLD_CASCADE_FAST_STUDENT)"
+    )
     services = commands.add_parser("services", help="start, stop or check the local Kafka and Redis")
     services.add_argument("action", choices=["start", "stop", "status"])
     add_distill_parser(commands)

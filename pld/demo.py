@@ -24,7 +24,7 @@ from pld.traffic import Outputs, collect, produce, sample_messages
 from schemas import DeadLetter, ModerationDecision
 from stream.prompts import Pointer, PromptRegistry, default_prompt
 from stream.settings import WorkerSettings
-from stream.student import StudentName, resolve_model_file
+from stream.student import StudentName, fast_student_settings, resolve_model_file
 from stream.topics import ensure_topics
 
 WORKER_STOP_TIMEOUT_S = 60.0
@@ -49,6 +49,8 @@ def run_demo(settings: WorkerSettings, timeout_s: float) -> int:
     )
     started = time.monotonic()
     model = resolve_model_file(settings)  # the worker then finds it ready (and reports a build that cannot run it)
+    if settings.cascade_fast_student is not None:
+        resolve_model_file(fast_student_settings(settings))
     console.print(f"Student ready: {model.path.name} ({time.monotonic() - started:.0f} s)")
     console.print("[bold]Starting Kafka and Redis on loopback...[/] (first run: the broker's jars from Maven Central)")
     settings = settings.model_copy(
@@ -130,7 +132,10 @@ def _worker_env(settings: WorkerSettings) -> dict[str, Any]:
         "shadow_topic",
         "cache_dir",
     )
-    return {name: getattr(settings, name) for name in names}
+    env = {name: getattr(settings, name) for name in names}
+    if settings.cascade_fast_student is not None:
+        env["cascade_fast_student"] = settings.cascade_fast_student
+    return env
 
 
 def _stop_worker(worker: "subprocess.Popen[bytes]") -> None:
@@ -242,4 +247,6 @@ def _print_report(
         console.print(f"  rule {rule_id} decided {n} held messages: {rules.get(rule_id, '?')}", highlight=False)
     if outputs.decisions:
         first = outputs.decisions[0]
-        console.print(f"  prompt {first.prompt_version} ({first.prompt_sha256[:12]}), model {first.model_id.file_name}")
+        models = Counter(decision.model_id.file_name for decision in outputs.decisions)
+        decided_by = ", ".join(f"{name} {n}" for name, n in models.most_common())
+        console.print(f"  prompt {first.prompt_version} ({first.prompt_sha256[:12]}); decided by {decided_by}")
