@@ -117,8 +117,8 @@ class LlamaServer:
         self._command = [
             str(binary), "-m", str(model), "--host", "127.0.0.1", "--port", str(SERVER_PORT),
             "-c", str(n_ctx), "-t", str(n_threads), "-tb", str(n_threads), "--parallel", str(slots),
-            "--cache-prompt", "--no-warmup", "-fa", "off",
-        ]  # fmt: skip
+            "--cache-prompt", "--swa-full", "--no-warmup", "-fa", "off",
+        ]  # fmt: skip  # --swa-full: without it a sliding-window model (Gemma 3) re-reads the whole prompt each time
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in __exit__
         self.process: subprocess.Popen[bytes] | None = None
 
