@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from pydantic import ValidationError
 
-from pld.topic_window import read_window
+from pld.topic_window import read_window, reader
 from schemas import ModerationDecision, PromptVersion, decision_key
 from stream.decoding import decode_request
 from stream.errors import PromptStoreError
@@ -147,12 +147,7 @@ def replay(settings: WorkerSettings, decision: ModerationDecision, prompt: Promp
 async def _request_bytes(settings: WorkerSettings, partition: int, offset: int) -> bytes:
     """The record at exactly `offset`, or CannotReplayError when retention removed it (never a blocking read,
     never another offset)."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        enable_auto_commit=False,
-        auto_offset_reset="none",
-        **settings.kafka_security.client_options(),
-    )
+    consumer = reader(settings, offset_reset="none")
     await consumer.start()
     try:
         tp = TopicPartition(settings.requests_topic, partition)

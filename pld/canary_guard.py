@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import structlog
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
-from pld.topic_window import partitions_of, seek_since
+from pld.topic_window import partitions_of, reader, seek_since
 from schemas import ModerationDecision
 from stream.prompts import Pointer, PromptRegistry
 from stream.settings import WorkerSettings
@@ -92,9 +92,7 @@ async def _guard(
         return GuardOutcome(None, rolled_back=False, reason="there is no canary to guard", counts=counts)
     since = _canary_set_at(registry, canary)
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False, **settings.kafka_security.client_options()
-    )
+    consumer = reader(settings, offset_reset="latest")
     await consumer.start()
     try:
         topic = settings.decisions_topic

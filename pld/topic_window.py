@@ -22,12 +22,7 @@ async def read_window(
     settings: WorkerSettings, topic: str, since: datetime | None
 ) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
     """Every record of `topic` from `since` to the end offsets taken when the read began, partition by partition."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        **settings.kafka_security.client_options(),
-    )
+    consumer = reader(settings, offset_reset="earliest")
     await consumer.start()
     try:
         partitions = [TopicPartition(topic, n) for n in await partitions_of(settings, topic)]
@@ -44,6 +39,17 @@ async def read_window(
             remaining = {tp for tp in remaining if await consumer.position(tp) < ends[tp]}
     finally:
         await consumer.stop()
+
+
+def reader(settings: WorkerSettings, offset_reset: str) -> AIOKafkaConsumer:
+    """A consumer of no group that commits nothing: it reads where it is told (`offset_reset`: where a
+    partition without that position starts; "none" raises instead)."""
+    return AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset=offset_reset,
+        **settings.kafka_security.client_options(),
+    )
 
 
 async def partitions_of(settings: WorkerSettings, topic: str) -> list[int]:
