@@ -30,6 +30,7 @@ import httpx
 from ops.llama_build import CHOSEN_VARIANT
 from ops.llama_server import build_server
 from pld.bench.batches import BATCH
+from pld.bench.quantiles import P99, quantile
 from pld.traffic import sample_texts
 from stream.prompts import default_prompt
 from stream.settings import WorkerSettings
@@ -229,8 +230,4 @@ def _naive(settings: WorkerSettings, whole_prompts: list[list[int]]) -> dict[str
 
 
 def _latency(latencies_ms: list[float]) -> dict[str, float]:
-    ordered = sorted(latencies_ms)
-    return {
-        "p50_ms": ordered[len(ordered) // 2],
-        "p99_ms": ordered[min(int(0.99 * len(ordered)), len(ordered) - 1)],
-    }
+    return {"p50_ms": quantile(latencies_ms, 0.5), "p99_ms": quantile(latencies_ms, P99)}

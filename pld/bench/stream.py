@@ -21,6 +21,7 @@ from typing import Any
 from ops.kafka import configured_kafka_port, ensure_kafka
 from ops.redis import configured_redis_port, ensure_redis
 from pld.bench.batches import BATCH, classify_in_batches
+from pld.bench.quantiles import P99, quantile
 from pld.bench.worker_run import start_bench_worker
 from pld.traffic import collect, produce, sample_requests, sample_texts
 from schemas import ModerationDecision
@@ -35,7 +36,6 @@ RSS_SAMPLE_S = 1.0
 TENTH = 10
 MS_PER_S = 1000.0
 KB_PER_MB = 1024.0
-P99 = 0.99
 SCRATCH_DB = 10
 
 
@@ -100,10 +100,10 @@ def _figures(
         "decided": len({d.request_id for d in decisions}),
         "duplicated": len(decisions) - len({d.request_id for d in decisions}),
         "msgs_per_s": rate,
-        "p50_ms": _quantile(e2e, 0.5),
-        "p99_ms": _quantile(e2e, P99),
-        "worker_p50_ms": _quantile(worker_ms, 0.5),
-        "worker_p99_ms": _quantile(worker_ms, P99),
+        "p50_ms": quantile(e2e, 0.5),
+        "p99_ms": quantile(e2e, P99),
+        "worker_p50_ms": quantile(worker_ms, 0.5),
+        "worker_p99_ms": quantile(worker_ms, P99),
         "mean_batch_size": statistics.mean(d.batch_size for d in decisions),
         "rss_start_mb": rss_start,
         "rss_end_mb": rss_end,
@@ -111,10 +111,6 @@ def _figures(
         "engine_msgs_per_s": engine_rate,
         "stream_vs_engine": rate / engine_rate if engine_rate else None,
     }
-
-
-def _quantile(values: list[float], q: float) -> float:
-    return values[min(int(q * len(values)), len(values) - 1)] if values else 0.0
 
 
 def _engine_rate(settings: WorkerSettings) -> float:
