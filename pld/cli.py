@@ -82,7 +82,7 @@ def _audit(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from pld.bench.report import run_bench  # noqa: PLC0415 - lazy, like the worker
 
-    return run_bench(args.target, WorkerSettings(), as_json=args.json, requests=args.requests, workers=args.workers)
+    return run_bench(args.target, WorkerSettings(), as_json=args.json, requests=args.requests, processes=args.processes)
 
 
 def _distill(args: argparse.Namespace) -> int:
@@ -151,7 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("target", choices=targets, help="what to measure")
     bench.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     bench.add_argument("--requests", type=int, default=5000, help="stream: requests produced up front")
-    bench.add_argument("--workers", type=int, default=1, help="stream: workers sharing the requests (one group)")
+    bench.add_argument(
+        "--processes", type=int, default=0, help="stream: the worker's decoding processes (default 0: its own plan)"
+    )
     return parser
 
 

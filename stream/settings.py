@@ -96,7 +96,11 @@ class WorkerSettings(StudentSettings):
     batch_within_s: PositiveFloat = 0.5
     """Longest wait to fill a batch before deciding what has arrived."""
     worker_id: str = Field(default_factory=_default_worker_id)
-    """This worker's name in decisions, logs and its health file (default: host-pid)."""
+    """This worker's name in decisions, logs and its health file (default: host-pid; with several processes,
+    `<id>-<n>` each)."""
+    worker_processes: int = Field(default=0, ge=0, le=256)
+    """Decoding processes `pld worker` runs on this machine, one consumer each; 0: one per core, at most one per
+    partition and as many as memory holds. Their threads are the cores shared out, unless PLD_N_THREADS is set."""
     prompt_file: Path | None = None
     """Pin this worker to one prompt version file, outside the registry."""
     prompt_public_key: Path | None = Field(default_factory=_local_key("public.pem"))

@@ -34,6 +34,7 @@ from stream.metrics import (
 )
 from stream.policy import PinnedPolicy, PolicySource, ServingPolicy
 from stream.policy_watcher import PolicyWatcher
+from stream.processes import ProcessPlan, Supervisor, plan_for
 from stream.prompts import PromptRegistry, default_prompt, load_prompt_file
 from stream.settings import WorkerSettings
 from stream.student import build_served_student, checked_model_file, state_megabytes
@@ -95,10 +96,24 @@ def run_worker(settings: WorkerSettings) -> int:
     for stop_signal in (signal.SIGTERM, signal.SIGINT):  # until faust installs its own handlers
         signal.signal(stop_signal, _stop_while_starting)
     try:
+        plan = _process_plan(settings)
+        if plan.processes > 1:
+            supervisor = Supervisor(plan, worker_id=settings.worker_id, metrics_port=settings.metrics_port)
+            return supervisor.run()
         return _run(settings)
     except StopRequestedError as stop:
         log.info("worker_stopped_while_starting", signal=str(stop))
         return 0
+
+
+def _process_plan(settings: WorkerSettings) -> ProcessPlan:
+    """How many decoding processes this machine runs (`stream/processes.py`); one runs in this process."""
+    if settings.worker_processes == 1:
+        return plan_for(settings, model_bytes=0)
+    model = checked_model_file(settings)  # resolved and self-tested once, before the children look for it
+    plan = plan_for(settings, model.path.stat().st_size)
+    log.info("worker_processes_planned", processes=plan.processes, threads=plan.threads, reason=plan.reason)
+    return plan
 
 
 def _run(settings: WorkerSettings) -> int:

@@ -11,6 +11,9 @@ from pathlib import Path
 from ops.redis import WORKER_USER
 
 STOP_TIMEOUT_S = 60.0
+# One decoding process unless a test asks for more (tests/integration/test_worker_processes.py): most tests
+# watch one worker's log, exit status and health file.
+ONE_PROCESS = {"PYTHONUNBUFFERED": "1", "PLD_WORKER_PROCESSES": "1"}
 POLL_S = 0.2
 
 
@@ -27,7 +30,7 @@ class WorkerProcess:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "pld.cli", "worker"],
-                env={**os.environ, "PYTHONUNBUFFERED": "1", "PLD_REDIS_USERNAME": WORKER_USER, **self.env},
+                env={**os.environ, **ONE_PROCESS, "PLD_REDIS_USERNAME": WORKER_USER, **self.env},
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )

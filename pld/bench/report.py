@@ -12,7 +12,7 @@ from pld.bench.engine import EngineBenchSettings, run_engine_bench
 from stream.settings import WorkerSettings
 
 
-def run_bench(target: str, settings: WorkerSettings, *, as_json: bool, requests: int = 5000, workers: int = 1) -> int:
+def run_bench(target: str, settings: WorkerSettings, *, as_json: bool, requests: int = 5000, processes: int = 0) -> int:
     """Measure `target` ("engine", "policy", "reload", "injection", "stream" or "peers") and print the figures."""
     if target == "engine":
         figures = run_engine_bench(EngineBenchSettings(settings))
@@ -28,7 +28,7 @@ def run_bench(target: str, settings: WorkerSettings, *, as_json: bool, requests:
     elif target == "stream":
         from pld.bench.stream import run_stream_bench  # noqa: PLC0415 - starts services: only when asked
 
-        figures = run_stream_bench(settings, requests, workers)
+        figures = run_stream_bench(settings, requests, processes)
     elif target == "peers":
         from pld.bench.peers import run_peers_bench  # noqa: PLC0415 - builds and starts llama-server: only when asked
 

@@ -1,15 +1,18 @@
 """`pld bench stream`: a sustained run of one worker through real Kafka, against the engine's own rate.
 
+The worker is `pld worker` as it runs by default: its decoding processes (`--processes`, default the plan of
+`stream/processes.py`: one single-threaded process per core here) share the requests' partitions.
 All requests are produced up front (the worker runs saturated), the worker decides them, and the
 figures come from the decisions: `msgs_per_s` (first to last decision), end-to-end `p50_ms` /
 `p99_ms` (request `created_at` to `decided_at`; saturated, this is mostly time spent queued) and
-`worker_p50_ms` / `worker_p99_ms` (batch start to decision), the worker's RSS over the run
-(`rss_start_mb` / `rss_end_mb`: mean of the first and last tenth, `rss_growth_pct`), and
-`engine_msgs_per_s`: the same student, settings and prompt classifying in batches in this process,
-measured in the same run, with `stream_vs_engine` their ratio.
+`worker_p50_ms` / `worker_p99_ms` (batch start to decision), the RSS of the worker and its processes (summed)
+over the run (`rss_start_mb` / `rss_end_mb`: mean of the first and last tenth, `rss_growth_pct`), and
+`engine_msgs_per_s`: the same student, settings and prompt classifying in batches in this process with every
+core, measured in the same run, with `stream_vs_engine` their ratio.
 """
 
 import asyncio
+import contextlib
 import statistics
 import threading
 import time
@@ -25,9 +28,10 @@ from pld.bench.quantiles import P99, quantile
 from pld.bench.worker_run import start_bench_worker
 from pld.traffic import collect, produce, sample_requests, sample_texts
 from schemas import ModerationDecision
+from stream.processes import AUTO, plan_for
 from stream.prompts import default_prompt
 from stream.settings import WorkerSettings
-from stream.student import build_served_student
+from stream.student import build_served_student, checked_model_file
 from stream.topics import ensure_topics
 
 DEFAULT_REQUESTS = 5000
@@ -39,35 +43,35 @@ KB_PER_MB = 1024.0
 SCRATCH_DB = 10
 
 
-def run_stream_bench(settings: WorkerSettings, requests: int = DEFAULT_REQUESTS, workers: int = 1) -> dict[str, Any]:
-    """Run the stream and the engine measurement; return the figures. With several `workers` (one consumer
-    group, one partition each) the machine's threads are split between them and the engine is measured
-    with one worker's share, so `stream_vs_engine` compares the group with one of its members."""
-    threads = max(1, settings.n_threads // workers)
-    settings = settings.model_copy(update={"n_threads": threads})
+def run_stream_bench(
+    settings: WorkerSettings, requests: int = DEFAULT_REQUESTS, processes: int = AUTO
+) -> dict[str, Any]:
+    """Run one `pld worker` with `processes` decoding processes (AUTO: the plan it follows by default on this
+    machine) on topics with one partition per process, then the engine in this process with every core; return
+    the figures. `stream_vs_engine` compares what the machine decides through Kafka with what one engine decides
+    in a quiet process."""
+    model = checked_model_file(settings)
+    plan = plan_for(settings.model_copy(update={"worker_processes": processes}), model.path.stat().st_size)
     engine_rate = _engine_rate(settings)
     kafka = ensure_kafka(configured_kafka_port())
     redis_url = ensure_redis(configured_redis_port()).rsplit("/", 1)[0] + f"/{SCRATCH_DB}"
     run = uuid.uuid4().hex[:8]
     topics = [f"bench-stream-{run}.{name}" for name in ("requests", "decisions", "dlq", "shadow")]
-    asyncio.run(ensure_topics(kafka, topics, workers))
+    asyncio.run(ensure_topics(kafka, topics, plan.processes))
     # stamped by the producer, so end to end includes the time a request waits in the topic
     messages = sample_requests(requests, "s", created_at=datetime.now(UTC).isoformat())
     asyncio.run(produce(kafka, topics[0], messages))
-    group = [
-        start_bench_worker(
-            settings,
-            kafka,
-            redis_url,
-            topics,
-            f"bench-stream-{run}",
-            log_name=f"bench-stream-{run}-{n}",
-            PLD_TOPIC_PARTITIONS=str(workers),
-            PLD_N_THREADS=str(threads),
-        )
-        for n in range(workers)
-    ]
-    rss = _RssSampler(group[0].pid)
+    worker = start_bench_worker(
+        settings,
+        kafka,
+        redis_url,
+        topics,
+        f"bench-stream-{run}",
+        PLD_TOPIC_PARTITIONS=str(plan.processes),
+        PLD_WORKER_PROCESSES=str(plan.processes),
+        PLD_N_THREADS=str(plan.threads),
+    )
+    rss = _RssSampler(worker.pid)
     rss.start()
     try:
         outputs = asyncio.run(
@@ -75,12 +79,10 @@ def run_stream_bench(settings: WorkerSettings, requests: int = DEFAULT_REQUESTS,
         )
     finally:
         rss.stop()
-        for worker in group:
-            worker.terminate()
-        for worker in group:
-            worker.wait(60)
+        worker.terminate()
+        worker.wait(60)
     figures = _figures(outputs.decisions, requests, rss.samples, engine_rate)
-    return {"workers": workers, "threads_per_worker": threads, **figures}
+    return {"processes": plan.processes, "threads_per_process": plan.threads, "plan": plan.reason, **figures}
 
 
 def _figures(
@@ -127,10 +129,10 @@ def _engine_rate(settings: WorkerSettings) -> float:
 
 
 class _RssSampler:
-    """The worker's resident memory, sampled every second from /proc."""
+    """The resident memory of the worker and its decoding processes (summed), sampled every second from /proc."""
 
     def __init__(self, pid: int) -> None:
-        self._status = Path(f"/proc/{pid}/status")
+        self._pid = pid
         self.samples: list[tuple[float, float]] = []
         self._stop = threading.Event()
 
@@ -142,9 +144,18 @@ class _RssSampler:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            try:
-                line = next(x for x in self._status.read_text().splitlines() if x.startswith("VmRSS:"))
-                self.samples.append((time.time(), int(line.split()[1]) / KB_PER_MB))
-            except (OSError, StopIteration, ValueError):
-                pass
+            with contextlib.suppress(OSError, StopIteration, ValueError):  # a process that just ended
+                self.samples.append((time.time(), sum(_rss_mb(pid) for pid in self._pids())))
             self._stop.wait(RSS_SAMPLE_S)
+
+    def _pids(self) -> list[int]:
+        try:
+            children = Path(f"/proc/{self._pid}/task/{self._pid}/children").read_text().split()
+        except OSError:  # a kernel without CONFIG_PROC_CHILDREN: the worker alone
+            children = []
+        return [self._pid, *map(int, children)]
+
+
+def _rss_mb(pid: int) -> float:
+    line = next(x for x in Path(f"/proc/{pid}/status").read_text().splitlines() if x.startswith("VmRSS:"))
+    return int(line.split()[1]) / KB_PER_MB

@@ -30,6 +30,7 @@ def start_bench_worker(
         "PLD_APP_ID": app_id,
         "PLD_METRICS_PORT": "0",
         "PLD_CACHE_DIR": str(settings.cache_dir),
+        "PLD_WORKER_PROCESSES": "1",  # one decoding process unless the bench asks for more
         **extra,
     }
     log = (settings.cache_dir / f"{log_name or app_id}.log").open("wb")
