@@ -3,12 +3,17 @@
 Same machine, model file, prompt version (the shipped policy) and messages (the demo samples cycled, and
 a mix of long messages), in one run:
 
-- **engine**: the student as a worker serves it (isolated decoding), in batches of `BATCH`;
+- **engine**: the student as a worker serves it (isolated decoding, in batches of `BATCH`, in the decoding
+  processes `pld worker` runs by default: one single-threaded process per core here), and the same engine
+  as one process with every core (`engine_one_process`);
 - **llama-server** (`ops/llama_server.py`: built from the llama.cpp our wheel vendors, same CPU options)
   with `--parallel N` slots and prompt caching, driven by N concurrent clients that post each message's
   label cue as token ids (exactly the tokens our engine decodes) and read the next token's top
   log-probabilities; our scorer turns them into a label with the same calibration, so the peers' labels
   are comparable with ours;
+- **llama-cpp-python's server** (`python -m llama_cpp.server`, its defaults: one request at a time, the
+  previous prompt's tokens reused, logits kept for every token as its log-probabilities need), posted the
+  same prompt as text (`LlamaStudent.branch_texts`); it names tokens by their text, which our scorer maps back;
 - **naive**: the whole prompt evaluated from scratch per message (the floor).
 
 Each reports msgs/s, p50/p99 latency per message, CPU seconds per message and label agreement with the
@@ -19,9 +24,10 @@ CPU's raw prefill rate allows for the tokens a message costs (stem and cues; the
 import asyncio
 import os
 import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +36,10 @@ import httpx
 from ops.llama_build import CHOSEN_VARIANT
 from ops.llama_server import build_server
 from pld.bench.batches import BATCH
+from pld.bench.engine_processes import run_engine_processes
 from pld.bench.quantiles import P99, quantile
 from pld.traffic import sample_texts
+from stream.processes import plan_for
 from stream.prompts import default_prompt
 from stream.settings import WorkerSettings
 from stream.student import (
@@ -50,6 +58,7 @@ SLOTS = (1, 2, 4)
 NAIVE_MESSAGES = 3
 TOP_LOGPROBS = 64  # label tokens outside the top 64 count as improbable, as in our scorer's floor
 SERVER_PORT = 18931
+PYTHON_SERVER_PORT = 18932
 SERVER_START_TIMEOUT_S = 180.0
 REQUEST_TIMEOUT_S = 120.0
 MS_PER_S = 1000.0
@@ -65,17 +74,25 @@ def run_peers_bench(settings: WorkerSettings, slots: Sequence[int] = SLOTS) -> d
     """Measure the engine, llama-server at each slot count and the naive path; return the figures."""
     texts = peer_texts()
     prompt = default_prompt()
+    model = checked_model_file(settings)
     student = build_student(settings, prompt)
     try:
-        engine = _engine(student, texts)
+        one_process = _engine(student, texts)
+        engine = _served_engine(settings, texts, model.path.stat().st_size, one_process)
         figures: dict[str, Any] = {"messages": len(texts), "threads": settings.n_threads, "engine": engine}
+        figures["engine_one_process"] = one_process
         figures["engine_msgs_per_s"] = engine["msgs_per_s"]
         binary = build_server(os.environ.get("PLD_LLAMA_VARIANT", CHOSEN_VARIANT))
-        model = checked_model_file(settings)
         peers = {}
         for n in slots:
-            with LlamaServer(binary, model.path, settings.n_ctx * n, settings.n_threads, n) as server:
-                peers[f"llama-server --parallel {n}"] = asyncio.run(_drive(server, student, texts, n, engine))
+            with PeerServer.llama_server(binary, model.path, settings.n_ctx * n, settings.n_threads, n) as server:
+                peers[f"llama-server --parallel {n}"] = asyncio.run(
+                    _drive(server, _label, student, texts, slots=n, engine=engine)
+                )
+        with PeerServer.llama_cpp_python(model.path, settings.n_ctx, settings.n_threads) as server:
+            peers["llama-cpp-python server"] = asyncio.run(
+                _drive(server, _label_from_text, student, texts, slots=1, engine=engine)
+            )
         figures["peer_runs"] = peers
         tokens_per_msg = sum(student.decoded_token_count(text) for text in texts) / len(texts)
         whole_prompts = [student.branch_sequences(text)[0] for text in texts[:NAIVE_MESSAGES]]
@@ -90,6 +107,19 @@ def run_peers_bench(settings: WorkerSettings, slots: Sequence[int] = SLOTS) -> d
     figures["best_peer"] = next(name for name, run in peers.items() if run is best)
     figures["engine_vs_best_peer"] = engine["msgs_per_s"] / best["msgs_per_s"]
     return figures
+
+
+def _served_engine(
+    settings: WorkerSettings, texts: list[str], model_bytes: int, one_process: dict[str, Any]
+) -> dict[str, Any]:
+    """The engine laid out as `pld worker` serves it here: its decoding processes (`stream/processes.py`), each
+    deciding its share; the one-process figure when the plan is one process."""
+    plan = plan_for(settings, model_bytes)
+    if plan.processes == 1:
+        return one_process | {"processes": 1, "threads_per_process": settings.n_threads}
+    served = run_engine_processes(settings, texts, plan.processes, plan.threads)
+    same = sum(a == b for a, b in zip(served["labels"], one_process["labels"], strict=True)) / len(texts)
+    return served | {"label_agreement_with_one_process": same}
 
 
 def _engine(student: LlamaStudent, texts: list[str]) -> dict[str, Any]:
@@ -110,33 +140,51 @@ def _engine(student: LlamaStudent, texts: list[str]) -> dict[str, Any]:
     }
 
 
-class LlamaServer:
-    """`llama-server` on loopback with `slots` parallel slots and prompt caching, for the length of a `with`."""
+class PeerServer:
+    """A peer HTTP server on loopback for the length of a `with`: started, awaited on `health_path`, stopped."""
 
-    def __init__(self, binary: Path, model: Path, n_ctx: int, n_threads: int, slots: int) -> None:
-        self.url = f"http://127.0.0.1:{SERVER_PORT}"
-        self._command = [
+    def __init__(self, command: list[str], port: int, health_path: str) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self._command = command
+        self._health_path = health_path
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in __exit__
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def llama_server(cls, binary: Path, model: Path, n_ctx: int, n_threads: int, slots: int) -> "PeerServer":
+        """`llama-server` with `slots` parallel slots and prompt caching."""
+        command = [
             str(binary), "-m", str(model), "--host", "127.0.0.1", "--port", str(SERVER_PORT),
             "-c", str(n_ctx), "-t", str(n_threads), "-tb", str(n_threads), "--parallel", str(slots),
             "--cache-prompt", "--swa-full", "--no-warmup", "-fa", "off",
         ]  # fmt: skip  # --swa-full: without it a sliding-window model (Gemma 3) re-reads the whole prompt each time
-        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in __exit__
-        self.process: subprocess.Popen[bytes] | None = None
+        return cls(command, SERVER_PORT, "/health")
 
-    def __enter__(self) -> "LlamaServer":
+    @classmethod
+    def llama_cpp_python(cls, model: Path, n_ctx: int, n_threads: int) -> "PeerServer":
+        """llama-cpp-python's own server (`python -m llama_cpp.server`), as its docs start it: one model, one
+        request at a time, the previous prompt's tokens reused where the next one starts with them."""
+        command = [
+            sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
+            "--port", str(PYTHON_SERVER_PORT), "--n_ctx", str(n_ctx), "--n_threads", str(n_threads),
+            "--n_threads_batch", str(n_threads),
+        ]  # fmt: skip
+        return cls(command, PYTHON_SERVER_PORT, "/v1/models")
+
+    def __enter__(self) -> "PeerServer":
         self.process = subprocess.Popen(self._command, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + SERVER_START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 self._log.seek(0)
-                raise RuntimeError(f"llama-server exited: {self._log.read()[-2000:].decode(errors='replace')}")
+                raise RuntimeError(f"{self._command[0]} exited: {self._log.read()[-2000:].decode(errors='replace')}")
             try:
-                if httpx.get(f"{self.url}/health", timeout=2.0).status_code == httpx.codes.OK:
+                if httpx.get(f"{self.url}{self._health_path}", timeout=2.0).status_code == httpx.codes.OK:
                     return self
             except httpx.HTTPError:
                 pass
             time.sleep(0.5)
-        raise TimeoutError(f"llama-server did not answer /health within {SERVER_START_TIMEOUT_S:g} s")
+        raise TimeoutError(f"{self._command[0]} did not answer {self._health_path} within {SERVER_START_TIMEOUT_S:g} s")
 
     def __exit__(self, *_exc: object) -> None:
         if self.process is not None:
@@ -151,21 +199,24 @@ class LlamaServer:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+Label = Callable[[httpx.AsyncClient, LlamaStudent, str], Awaitable[str]]
+
+
 async def _drive(
-    server: LlamaServer, student: LlamaStudent, texts: list[str], slots: int, engine: dict[str, Any]
+    server: PeerServer, label: Label, student: LlamaStudent, texts: list[str], *, slots: int, engine: dict[str, Any]
 ) -> dict[str, Any]:
-    """`slots` concurrent clients, each posting one message's label cue at a time."""
+    """`slots` concurrent clients, each posting one message's label cue at a time and reading its `label`."""
     queue: asyncio.Queue[int] = asyncio.Queue()
     labels: list[str] = [""] * len(texts)
     latencies: list[float] = []
     async with httpx.AsyncClient(base_url=server.url, timeout=REQUEST_TIMEOUT_S) as client:
-        await _label(client, student, texts[0])  # warm-up: the prefix enters the slot's cache
+        await label(client, student, texts[0])  # warm-up: the prefix enters the slot's cache
 
         async def worker() -> None:
             while not queue.empty():
                 n = queue.get_nowait()
                 began = time.perf_counter()
-                labels[n] = await _label(client, student, texts[n])
+                labels[n] = await label(client, student, texts[n])
                 latencies.append((time.perf_counter() - began) * MS_PER_S)
 
         for n in range(len(texts)):
@@ -193,6 +244,16 @@ async def _label(client: httpx.AsyncClient, student: LlamaStudent, text: str) ->
     [first] = reply.json()["completion_probabilities"]
     logprobs = {entry["id"]: entry["logprob"] for entry in first["top_logprobs"]}
     return student.classify_from_logprobs([logprobs, *({} for _ in other_branches)]).label
+
+
+async def _label_from_text(client: httpx.AsyncClient, student: LlamaStudent, text: str) -> str:
+    """The same for llama-cpp-python's server, which takes a text prompt and names tokens by their text."""
+    label_prompt, *other_branches = student.branch_texts(text)
+    body = {"prompt": label_prompt, "max_tokens": 1, "logprobs": TOP_LOGPROBS, "temperature": 0}
+    reply = await client.post("/v1/completions", json=body)
+    reply.raise_for_status()
+    [first] = reply.json()["choices"][0]["logprobs"]["top_logprobs"]
+    return student.classify_from_token_texts([first, *({} for _ in other_branches)]).label
 
 
 def _limit(settings: WorkerSettings, sequence: list[int], tokens_per_msg: float, engine_rate: float) -> dict[str, Any]:

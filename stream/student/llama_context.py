@@ -22,6 +22,7 @@ from stream.student.errors import InferenceError, ModelLoadError
 
 PREFIX_SEQ = 0
 ARCH_BUFFER_BYTES = 64
+DETOKENIZE_BYTES_PER_TOKEN = 16  # a first guess; llama.cpp asks for more when a text needs it
 FLASH_ATTENTION_OFF = 0  # on CPU, flash attention breaks prefix reuse (see ../shared/RESOURCES.md)
 LOG_LEVEL_ERROR = 4  # ggml_log_level: NONE, DEBUG, INFO, WARN, ERROR, CONT
 
@@ -135,6 +136,17 @@ class LlamaContext:
         if count < 0:
             raise InferenceError(f"tokenizer needed {-count} slots for {len(data)} bytes")
         return list(buffer[:count])
+
+    def detokenize(self, tokens: Sequence[int], *, special: bool) -> str:
+        """The text of `tokens` (BOS/EOS dropped); with `special`, control tokens are written out as their text."""
+        array = (llama_cpp.llama_token * len(tokens))(*tokens)
+        capacity = DETOKENIZE_BYTES_PER_TOKEN * len(tokens) + 1
+        while True:
+            buffer = ctypes.create_string_buffer(capacity)
+            count = llama_cpp.llama_detokenize(self._vocab, array, len(tokens), buffer, capacity, True, special)
+            if count >= 0:
+                return buffer.raw[:count].decode(errors="replace")
+            capacity = -count  # too small: llama.cpp says how many bytes it needs
 
     def evaluate_prefix(self, tokens: Sequence[int]) -> None:
         """Replace the cached prefix with `tokens`, evaluated into sequence 0."""

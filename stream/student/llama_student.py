@@ -138,6 +138,20 @@ class LlamaStudent:
         ]
         return self._scorer.classify(logits)
 
+    def branch_texts(self, text: str) -> list[str]:
+        """For a peer server that takes text prompts: each of `branch_sequences` written out as text (control
+        tokens included), which the peer's tokenizer reads back into the same tokens barring merges at joins."""
+        return [self._context.detokenize(sequence, special=True) for sequence in self.branch_sequences(text)]
+
+    def classify_from_token_texts(self, branch_logprobs: Sequence[Mapping[str, float]]) -> Classification:
+        """`classify_from_logprobs` for a peer that names each token by its text (llama-cpp-python's server):
+        every candidate token of a branch is looked up by its own text."""
+        by_id = []
+        for branch, logprobs in zip(self._scorer.branches, branch_logprobs, strict=True):
+            pieces = {token: self._context.detokenize([token], special=False) for token in branch.read}
+            by_id.append({token: logprobs[piece] for token, piece in pieces.items() if piece in logprobs})
+        return self.classify_from_logprobs(by_id)
+
     def message_tokens(self, text: str) -> list[int]:
         """The tokens `classify` decodes for `text` after the prefix, before its cues (its stem)."""
         return self._stem(text)

@@ -43,3 +43,25 @@ def test_a_peers_logprobs_decide_as_the_student_does(student_settings: StudentSe
     finally:
         peer.close()
         student.close()
+
+
+def test_a_text_prompt_peer_reads_the_same_tokens_and_its_token_texts_decide_alike(
+    student_settings: StudentSettingsFactory,
+) -> None:
+    """llama-cpp-python's server takes the prompt as text and names tokens by their text: the text a branch is
+    written out as tokenizes back to the branch's tokens, and log-probabilities keyed by token text decide as
+    the same ones keyed by token id."""
+    settings = student_settings(n_ctx=4096)
+    student = build_student(settings, starter_prompt())
+    reader = LlamaContext(checked_model_file(settings).path, ContextSettings(n_ctx=512, n_seq_max=1))
+    try:
+        for text in [*MESSAGES, "Ça va? «Très bien» 👍 <b>merci</b>"]:
+            sequences, texts = student.branch_sequences(text), student.branch_texts(text)
+            for sequence, written in zip(sequences, texts, strict=True):
+                assert reader.tokenize(written, parse_special=True, add_bos=True) == sequence
+            by_id = {token: -float(rank) for rank, token in enumerate(range(0, 4000, 7))}
+            by_text = {reader.detokenize([token], special=False): lp for token, lp in by_id.items()}
+            assert student.classify_from_token_texts([by_text, {}]) == student.classify_from_logprobs([by_id, {}])
+    finally:
+        reader.close()
+        student.close()
