@@ -20,12 +20,17 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 if __package__ in {None, ""}:  # run as a script: python3 ops/llama_server.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ops.llama_build import CHOSEN_VARIANT, LLAMA_CPP_PYTHON_VERSION, VARIANT_ENV, VARIANTS, cache_root
+
+DEFAULT_INDEX = "https://pypi.org/simple"
+INDEX_TIMEOUT_S = 120
 
 SERVER_OPTIONS = (
     "-DCMAKE_BUILD_TYPE=Release",
@@ -83,26 +88,35 @@ def build_server(variant: str, jobs: int | None = None) -> Path:
 
 
 def _vendored_llama_cpp(staging: Path) -> Path:
-    """The llama.cpp sources inside the pinned llama-cpp-python sdist (downloaded from PyPI into ``staging``)."""
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--quiet",
-            "--no-deps",
-            "--no-binary=:all:",
-            f"llama-cpp-python=={LLAMA_CPP_PYTHON_VERSION}",
-            "--dest",
-            str(staging),
-        ],
-        check=True,
-    )
-    [archive] = staging.glob("llama_cpp_python-*.tar.gz")
+    """The llama.cpp sources inside the pinned llama-cpp-python sdist (fetched from the package index into
+    ``staging``, its sha256 checked against the index's)."""
+    name = f"llama_cpp_python-{LLAMA_CPP_PYTHON_VERSION}.tar.gz"
+    url, sha256 = _sdist_location(name)
+    archive = staging / name
+    with urllib.request.urlopen(url, timeout=INDEX_TIMEOUT_S) as reply, archive.open("wb") as out:  # noqa: S310 - the index's https URL
+        shutil.copyfileobj(reply, out)
+    if hashlib.sha256(archive.read_bytes()).hexdigest() != sha256:
+        raise RuntimeError(f"{name}: sha256 differs from the index's {sha256}")
     with tarfile.open(archive) as sdist:
         sdist.extractall(staging, filter="data")
     return staging / f"llama_cpp_python-{LLAMA_CPP_PYTHON_VERSION}" / "vendor" / "llama.cpp"
+
+
+def _sdist_location(name: str) -> tuple[str, str]:
+    """The sdist's URL and sha256 from the simple index's JSON page (PEP 691), `PIP_INDEX_URL` or PyPI.
+
+    Not `pip download`: it would prepare the sdist's metadata, building its build dependencies (CMake
+    among them) from source first, which takes longer than compiling the server."""
+    index = os.environ.get("PIP_INDEX_URL", DEFAULT_INDEX).rstrip("/")
+    request = urllib.request.Request(  # noqa: S310 - an https index URL
+        f"{index}/llama-cpp-python/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}
+    )
+    with urllib.request.urlopen(request, timeout=INDEX_TIMEOUT_S) as reply:  # noqa: S310
+        files = json.load(reply)["files"]
+    for entry in files:
+        if entry["filename"] == name:
+            return urllib.parse.urljoin(f"{index}/llama-cpp-python/", entry["url"]), entry["hashes"]["sha256"]
+    raise RuntimeError(f"{name} is not on {index}")
 
 
 def _main() -> int:

@@ -60,7 +60,9 @@ def run_stream_bench(
     asyncio.run(ensure_topics(kafka, topics, plan.processes))
     # stamped by the producer, so end to end includes the time a request waits in the topic
     messages = sample_requests(requests, "s", created_at=datetime.now(UTC).isoformat())
+    produce_started = time.perf_counter()
     asyncio.run(produce(kafka, topics[0], messages))
+    produce_rate = requests / (time.perf_counter() - produce_started)  # the broker's side, for sizing
     worker = start_bench_worker(
         settings,
         kafka,
@@ -82,7 +84,13 @@ def run_stream_bench(
         worker.terminate()
         worker.wait(60)
     figures = _figures(outputs.decisions, requests, rss.samples, engine_rate)
-    return {"processes": plan.processes, "threads_per_process": plan.threads, "plan": plan.reason, **figures}
+    return {
+        "processes": plan.processes,
+        "threads_per_process": plan.threads,
+        "plan": plan.reason,
+        "produce_msgs_per_s": produce_rate,
+        **figures,
+    }
 
 
 def _figures(
