@@ -138,9 +138,8 @@ class Supervisor:
         self._stop_all()
         statuses = [child.returncode for child in self.children]
         log.info("worker_processes_stopped", statuses=statuses)
-        if self.stopping and first is None:
-            return _exit_status(max(statuses, key=abs))
-        return _exit_status(first) if first is not None else 0
+        # a child's own exit decides the status; after a stop signal, the worst of the children's
+        return _exit_status(first if first is not None else max(statuses, key=abs))
 
     def _wait_for_first_exit(self) -> int | None:
         """The status of the first child to exit by itself, or None once a stop signal came first."""

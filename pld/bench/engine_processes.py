@@ -12,13 +12,12 @@ import time
 from multiprocessing.synchronize import Barrier
 from typing import Any
 
-from pld.bench.batches import BATCH
+from pld.bench.batches import BATCH, timed_labels
 from pld.bench.quantiles import P99, quantile
 from stream.prompts import default_prompt
 from stream.settings import WorkerSettings
 from stream.student import build_student
 
-MS_PER_S = 1000.0
 RESULT_TIMEOUT_S = 1800.0
 
 
@@ -65,12 +64,7 @@ def _child(
         student.classify(texts[:BATCH])  # warm-up, as in the one-process figure
         barrier.wait(timeout=RESULT_TIMEOUT_S)
         cpu = time.process_time()
-        labels, latencies = [], []
-        for start in range(0, len(texts), BATCH):
-            batch = texts[start : start + BATCH]
-            began = time.perf_counter()
-            labels += [result.label for result in student.classify(batch)]
-            latencies += [(time.perf_counter() - began) * MS_PER_S] * len(batch)  # a message waits for its batch
+        labels, latencies = timed_labels(student, texts)
         share = {"index": index, "labels": labels, "latencies_ms": latencies, "cpu_s": time.process_time() - cpu}
         results.put(share | {"ended": time.perf_counter()})
     finally:

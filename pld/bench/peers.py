@@ -35,7 +35,7 @@ import httpx
 
 from ops.llama_build import CHOSEN_VARIANT
 from ops.llama_server import build_server
-from pld.bench.batches import BATCH
+from pld.bench.batches import BATCH, MS_PER_S, timed_labels
 from pld.bench.engine_processes import run_engine_processes
 from pld.bench.quantiles import P99, quantile
 from pld.traffic import sample_texts
@@ -61,7 +61,6 @@ SERVER_PORT = 18931
 PYTHON_SERVER_PORT = 18932
 SERVER_START_TIMEOUT_S = 180.0
 REQUEST_TIMEOUT_S = 120.0
-MS_PER_S = 1000.0
 
 
 def peer_texts(count: int = MESSAGES) -> list[str]:
@@ -124,13 +123,8 @@ def _served_engine(
 
 def _engine(student: LlamaStudent, texts: list[str]) -> dict[str, Any]:
     student.classify(texts[:BATCH])  # warm-up
-    latencies, labels = [], []
     cpu, started = time.process_time(), time.perf_counter()
-    for start in range(0, len(texts), BATCH):
-        batch = texts[start : start + BATCH]
-        began = time.perf_counter()
-        labels += [result.label for result in student.classify(batch)]
-        latencies += [(time.perf_counter() - began) * MS_PER_S] * len(batch)  # a message waits for its batch
+    labels, latencies = timed_labels(student, texts)
     seconds = time.perf_counter() - started
     return {
         "msgs_per_s": len(texts) / seconds,
