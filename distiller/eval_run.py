@@ -10,6 +10,7 @@ from typing import Any
 from tqdm import tqdm  # type: ignore[import-untyped]
 
 from distiller.assembly import baseline_prompt
+from distiller.calibration import MACRO_F1
 from distiller.cascade import CascadeOutcome, run_cascade_system
 from distiller.datasets import load_dataset, sample
 from distiller.evaluation import (
@@ -24,7 +25,7 @@ from distiller.evaluation import (
 from distiller.examples import Dataset, Example, Split
 from distiller.metrics import evaluate
 from distiller.moderation_contrast import source_function
-from distiller.moderation_gate import demo_gate, gate_sections, hold_by_source
+from distiller.moderation_gate import categories_named, demo_gate, gate_sections, hold_by_source
 from distiller.pipeline import DistillSettings, make_teacher
 from distiller.provenance import run_provenance
 from distiller.rationales import CollectionStats, SampleSpec, sample_rationale
@@ -62,6 +63,7 @@ class EvalSettings:
     teacher: TeacherKind | None = TeacherKind.LOCAL
     teacher_limit: int = 40
     with_ablation: bool = True
+    calibrate_for: str = MACRO_F1
 
 
 def run_eval(settings: EvalSettings) -> dict[str, Any]:
@@ -82,6 +84,7 @@ def run_eval(settings: EvalSettings) -> dict[str, Any]:
         dataset=dataset.name,
         dev=sample(dataset.split(Split.DEV), settings.dev_limit),
         test=sample(dataset.split(Split.TEST), settings.limit),
+        calibrate_for=settings.calibrate_for,
     )
     baseline = run_student_system(
         BASELINE, settings.student, baseline_prompt(pld_prompt, f"{pld_prompt.version}-baseline"), splits
@@ -95,6 +98,7 @@ def run_eval(settings: EvalSettings) -> dict[str, Any]:
         cascade = run_cascade_system(CASCADE, cascade_settings, pld.prompt, splits)
     _write_served(settings.out_dir, pld, splits, cascade)
     sources = hold_by_source(splits.test, pld.decisions, source_function(dataset))
+    named = categories_named(splits.test, pld.decisions, pld.prompt)
     gate = demo_gate(demo_decisions(settings.student, pld.prompt), pld.prompt.category_of)
     baseline_gate = demo_gate(demo_decisions(settings.student, baseline.prompt), baseline.prompt.category_of)
     systems = [baseline.result, pld.result]
@@ -133,9 +137,11 @@ def run_eval(settings: EvalSettings) -> dict[str, Any]:
         systems,
         rows,
         notes,
-        sections=gate_sections(sources, gate),
+        sections=gate_sections(sources, gate, named),
     )
-    summary |= {"demo": gate.counts(), "demo_baseline": baseline_gate.counts(), "sources": sources}
+    summary |= {"demo": gate.counts(), "demo_baseline": baseline_gate.counts(), "sources": sources} | (
+        {"categories_named": named} if named else {}
+    )
     if cascade is not None:
         summary |= {"cascade": _cascade_summary(cascade)}
     summary |= {
@@ -215,6 +221,7 @@ def _decision_lines(system: FittedSystem, splits: EvalSplits) -> str:
                 "label": decision.label,
                 "probabilities": decision.probabilities,
                 "instruction_ids": decision.instruction_ids,
+                "category": decision.category,
                 "instruction_scores": decision.instruction_scores,
                 "truncated": decision.truncated,
                 "decided_by": None if decision.decided_by is None else decision.decided_by.file_name,

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from tqdm import tqdm  # type: ignore[import-untyped]
 
-from distiller.calibration import examples_digest, fit_calibration
+from distiller.calibration import MACRO_F1, examples_digest, fit_calibration
 from distiller.examples import Dataset, Example
 from distiller.metrics import evaluate, majority_baseline, random_baseline
 from distiller.moderation_gate import demo_messages
@@ -41,6 +41,7 @@ class EvalSplits:
     dataset: str
     dev: Sequence[Example]
     test: Sequence[Example]
+    calibrate_for: str = MACRO_F1  # the dev objective label biases are fitted for (distiller.calibration)
 
 
 @dataclass(frozen=True)
@@ -134,10 +135,12 @@ def calibrated(
     carried = prompt.calibration_for(student.model_id.sha256, student.mode)
     if carried is None:
         dev_decisions, _ = classify_all(student, splits.dev, f"{name}: dev")
-        carried = fit_calibration(dev_decisions, splits.dev, prompt, student, splits.dataset)
+        carried = fit_calibration(
+            dev_decisions, splits.dev, prompt, student, splits.dataset, objective=splits.calibrate_for
+        )
         prompt = prompt.with_calibration(carried)
         student.use_prompt(prompt)
-        origin = "dev-fitted biases"
+        origin = "dev-fitted biases" + ("" if splits.calibrate_for == MACRO_F1 else f" ({splits.calibrate_for})")
     else:
         origin = f"biases carried by the prompt ({carried.dev_split}, {carried.fitted_on})"
     biases = ", ".join(f"{label} {bias:+.2f}" for label, bias in carried.label_biases.items())

@@ -19,7 +19,8 @@ from typing import Any
 
 from distiller.examples import Example
 from distiller.metrics import binary_auc
-from stream.student import Classification
+from schemas import PromptVersion
+from stream.student import Classification, decided_category
 
 DEMO_FILE = Path(__file__).parent / "data" / "demo_messages.jsonl"
 ALLOW = "allow"
@@ -65,8 +66,9 @@ def demo_gate(decisions: Sequence[Classification], categories: Callable[[str], s
         labels[kind][decision.label] += 1
         if decision.label != ALLOW and not decision.instruction_ids:
             held_without_rule += 1
-        if decision.label != ALLOW and decision.instruction_ids:
-            cited[kind][categories(decision.instruction_ids[0]) or "-"] += 1
+        category = decision.category or (categories(decision.instruction_ids[0]) if decision.instruction_ids else None)
+        if decision.label != ALLOW and category:
+            cited[kind][category] += 1
     return DemoGate(
         {kind: dict(sorted(c.items())) for kind, c in sorted(labels.items())},
         held_without_rule,
@@ -92,6 +94,23 @@ def hold_by_source(
     return rows
 
 
+def categories_named(
+    examples: Sequence[Example], decisions: Sequence[Classification], prompt: PromptVersion
+) -> dict[str, dict[str, int]]:
+    """Per gold category of the harmful examples (and `all`): n, how many were held, and how many of those
+    the decision named with their own category. Empty when `prompt` has no taxonomy."""
+    rows: dict[str, Counter[str]] = defaultdict(Counter)
+    for example, decision in zip(examples, decisions, strict=True):
+        if not prompt.categories or example.label == ALLOW or example.category in {"", "none"}:
+            continue
+        named = decided_category(decision, prompt)
+        for key in ("all", example.category):
+            rows[key]["n"] += 1
+            rows[key]["held"] += decision.label != ALLOW
+            rows[key]["named"] += decision.label != ALLOW and named == example.category
+    return {key: {"n": c["n"], "held": c["held"], "named": c["named"]} for key, c in sorted(rows.items())}
+
+
 def _row(
     harmful: list[bool], hold: list[float], held: list[bool], indices: Sequence[int], others: Sequence[int] = ()
 ) -> dict[str, Any]:
@@ -108,14 +127,21 @@ def _row(
     return row
 
 
-def gate_sections(sources: dict[str, dict[str, Any]], gate: DemoGate | None) -> list[list[str]]:
-    """The report's Markdown sections for both."""
+def gate_sections(
+    sources: dict[str, dict[str, Any]], gate: DemoGate | None, named: dict[str, dict[str, int]] | None = None
+) -> list[list[str]]:
+    """The report's Markdown sections for all three."""
     table = ["## What a moderator sees: per source", "", "| source | n | harmful held | benign allowed | hold AUC |"]
     table.append("|---|---|---|---|---|")
     for source, row in sources.items():
         cells = [row.get("harmful_held", ""), row.get("benign_allowed", ""), row.get("hold_auc", "")]
         table.append(f"| {source} | {row['n']} | " + " | ".join("" if c is None else str(c) for c in cells) + " |")
     sections = [table]
+    if named:
+        lines = ["## Held harmful messages named with their own category", ""]
+        lines += ["| category | harmful | held | held and named right |", "|---|---|---|---|"]
+        lines += [f"| {key} | {row['n']} | {row['held']} | {row['named']} |" for key, row in named.items()]
+        sections.append(lines)
     if gate is not None:
         lines = ["## The demo gate (`pld demo`'s messages)", ""]
         lines += [f"- {name.replace('_', ' ')}: {value}" for name, value in gate.counts().items()]

@@ -22,7 +22,7 @@ from ops.prompt_keys import ensure_local_prompt_keys
 from ops.redis import WORKER_USER, configured_redis_port, ensure_redis, local_password
 from pld.traffic import Outputs, collect, produce, sample_messages
 from schemas import DeadLetter, ModerationDecision
-from stream.prompts import Pointer, PromptRegistry, default_prompt
+from stream.prompts import Pointer, PromptRegistry, default_prompt, load_prompt_file
 from stream.settings import WorkerSettings
 from stream.student import StudentName, fast_student_settings, resolve_model_file
 from stream.topics import ensure_topics
@@ -62,9 +62,11 @@ def run_demo(settings: WorkerSettings, timeout_s: float) -> int:
     )
     private_key, public_key = ensure_local_prompt_keys()  # the demo signs its policy as production would
     settings = settings.model_copy(update={"prompt_private_key": private_key, "prompt_public_key": public_key})
-    prompt = default_prompt()  # the demo shows the shipped policy, whatever an earlier run left in production
+    # The demo shows the shipped policy, whatever an earlier run left in production (or the file the worker
+    # is pinned to with PLD_PROMPT_FILE, which the worker then serves instead of the registry's).
+    prompt = default_prompt() if settings.prompt_file is None else load_prompt_file(settings.prompt_file)
     registry = PromptRegistry.from_settings(settings, publisher=True)
-    if registry.deployment().production != prompt.version:
+    if settings.prompt_file is None and registry.deployment().production != prompt.version:
         registry.publish(prompt, Pointer.PRODUCTION, who="pld demo", why="the demo runs the shipped default policy")
     console.print(f"Kafka {settings.kafka_bootstrap}, Redis {settings.redis_url}, prompt {prompt.version}")
     asyncio.run(
@@ -247,6 +249,10 @@ def _print_report(
         console.print(f"  rule {rule_id} decided {n} held messages: {rules.get(rule_id, '?')}", highlight=False)
     if outputs.decisions:
         first = outputs.decisions[0]
-        models = Counter(decision.model_id.file_name for decision in outputs.decisions)
+        models = Counter(decision.model_id.file_name for decision in by_id.values())
         decided_by = ", ".join(f"{name} {n}" for name, n in models.most_common())
-        console.print(f"  prompt {first.prompt_version} ({first.prompt_sha256[:12]}); decided by {decided_by}")
+        repeats = len(outputs.decisions) - len(by_id)  # at-least-once: a rebalance may decide a request twice
+        console.print(
+            f"  prompt {first.prompt_version} ({first.prompt_sha256[:12]}); decided by {decided_by}"
+            + (f"; {repeats} repeated decisions from a rebalance" if repeats else "")
+        )

@@ -93,6 +93,7 @@ def run_evaluation(args: argparse.Namespace) -> int:
         teacher=None if args.teacher == "none" else TeacherKind(args.teacher),
         teacher_limit=args.teacher_limit,
         with_ablation=not args.no_ablation,
+        calibrate_for=args.calibrate_for,
     )
     args.out.mkdir(parents=True, exist_ok=True)
     summary = run_eval(settings)

@@ -3,6 +3,7 @@
 import argparse
 from pathlib import Path
 
+from distiller.calibration import MACRO_F1, OBJECTIVES
 from distiller.teacher import TeacherKind
 from schemas import ScoringMode
 from stream.student import StudentName
@@ -59,6 +60,13 @@ def add_eval_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParse
         "--mode", choices=list(MODES), help="scoring mode (default: PLD_SCORING_MODE, else single_pass)"
     )
     parser.add_argument("--no-ablation", action="store_true", help="skip the per-instruction ablation")
+    parser.add_argument(
+        "--calibrate-for",
+        choices=list(OBJECTIVES),
+        default=MACRO_F1,
+        help="the dev objective the label biases are fitted for (hold-balance: the smaller of harmful held "
+        "and benign allowed, for moderation)",
+    )
     parser.add_argument(
         "--cascade-fast",
         help="also fit and evaluate a cascade: this faster student decides where it is confident "

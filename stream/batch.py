@@ -27,7 +27,7 @@ from stream.errors import InferenceError
 from stream.metrics import WorkerMetrics
 from stream.policy import Role, ServingPolicy
 from stream.shadow import ShadowJob, shadow_job
-from stream.student import Classification, StudentModel
+from stream.student import Classification, StudentModel, decided_category
 
 Pending = list[tuple[IncomingRecord, ModerationRequest]]
 
@@ -209,7 +209,7 @@ class BatchProcessor:
             label=result.label,
             probabilities=result.probabilities,
             instruction_ids=result.instruction_ids,
-            category=prompt.category_of(result.instruction_ids[0]) if result.instruction_ids else None,
+            category=decided_category(result, prompt),
             instruction_scores=result.instruction_scores,
             scoring_mode=student.mode,
             prompt_version=prompt.version,

@@ -33,7 +33,7 @@ from stream.student.factory import (
 from stream.student.label_scoring import LOG_FLOOR
 from stream.student.model_file import ModelFile, default_model_file, model_file_at, sha256_of
 from stream.student.prompt_format import RULE_LETTERS, chat_format_for, label_cue, message_end, render_prefix
-from stream.student.protocol import Classification, DecodeStrategy, StudentModel
+from stream.student.protocol import Classification, DecodeStrategy, StudentModel, decided_category
 from stream.student.registry_wheels import registry_wheel
 from stream.student.self_test import describe_build, ensure_model_runs
 from stream.student.settings import APP_NAME, DEFAULT_STUDENT, ENV_PREFIX, StudentSettings, default_cache_dir
@@ -112,6 +112,7 @@ __all__ = [
     "check_budget",
     "checked_model_file",
     "confident",
+    "decided_category",
     "default_cache_dir",
     "default_model_file",
     "describe_build",

@@ -6,7 +6,8 @@ demonstrations in exactly the format of a scored message: its turn, then `Label:
 identical for every message, so it is evaluated once and cached. The message is tokenized as plain
 text, so a `<start_of_turn>` typed by a user is just characters, never a control token. After the
 message come short cues, each read at its last token: the label cue, the rule cue (which rule
-justifies the answer) and, in rule-check mode, one yes/no question per rule.
+justifies the answer), with a taxonomy the category cue (which category the message falls in) and, in
+rule-check mode, one yes/no question per rule.
 """
 
 import string
@@ -41,6 +42,8 @@ def chat_format_for(architecture: str) -> ChatFormat:
 MESSAGE_CUE = "Message:\n"
 LABEL_CUE = "Label:"
 RULE_CUE = "Rule:"
+CATEGORY_CUE = "Category:"
+NO_CATEGORY = "none"  # the category cue's answer for a message in none of the taxonomy's categories
 RULE_LETTERS = string.ascii_uppercase
 YES, NO = " Yes", " No"
 CONTENT_FREE_TEXTS = ("N/A", "[message]", "...")  # contextual calibration inputs (Zhao et al., 2021)
@@ -58,10 +61,16 @@ def render_prefix(prompt: PromptVersion, chat: ChatFormat = GEMMA) -> str:
     labels = "\n".join(f"- {label.name}: {label.description}" for label in prompt.labels)
     rules = "\n".join(
         f"{rule_letter(index)}. {instruction.text} -> {instruction.target_label}"
+        + (f" ({instruction.category})" if instruction.category else "")
         for index, instruction in enumerate(prompt.instructions)
     )
     names = ", ".join(prompt.label_names)
     sections = [prompt.task, f"Labels:\n{labels}"]
+    if prompt.categories:
+        categories = "\n".join(
+            f"- {category.name}: {category.description} -> {category.action}" for category in prompt.categories
+        )
+        sections.append(f"Categories:\n{categories}\n- {NO_CATEGORY}: none of the above -> {prompt.default_label}")
     if rules and prompt.show_rules:
         sections.append(f"Rules:\n{rules}")
     sections.append(f"Answer with exactly one label ({names}).")
@@ -114,6 +123,16 @@ def rule_question(index: int, instruction: Instruction) -> str:
     """Read at its end: Yes or No, does this rule apply to the message."""
     letter = rule_letter(index)
     return f"Rule {letter}: {instruction.text}\nDoes rule {letter} apply to the message? Answer:"
+
+
+def category_cue() -> str:
+    """Read at its end: the first token of the category the message falls in (or of `NO_CATEGORY`)."""
+    return CATEGORY_CUE
+
+
+def category_candidate(name: str) -> str:
+    """The text whose first token stands for category `name` right after the category cue."""
+    return f" {name}"
 
 
 def label_candidate(label: str) -> str:

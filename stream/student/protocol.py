@@ -26,12 +26,19 @@ class Classification:
     probabilities: dict[str, float]
     instruction_ids: list[str] = field(default_factory=list)
     instruction_scores: dict[str, float] = field(default_factory=dict)
+    category: str | None = None  # with a taxonomy: the category the student named (None: none, or no taxonomy)
     truncated: bool = False  # the message was longer than the token budget: it was read in windows
     windows: int = 1  # how many windows of the message were read
     window: int = 0  # which window decided (the one most likely not the default label)
     normalized_chars: int = 0  # characters NFKC changed or invisible ones removed before reading
     injection_markup: bool = False  # the text spelled out template markup: held at least for review
     decided_by: ModelId | None = None  # in a cascade, the model that decided (None: the student's own model)
+
+
+def decided_category(classification: Classification, prompt: PromptVersion) -> str | None:
+    """The category a decision reports: the one the student named, else that of its first cited rule."""
+    cited = prompt.category_of(classification.instruction_ids[0]) if classification.instruction_ids else None
+    return classification.category or cited
 
 
 class StudentModel(Protocol):

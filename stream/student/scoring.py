@@ -4,7 +4,13 @@ single_pass
     Branches: the label cue (read: each label's first token) and the rule cue (read: each rule's
     letter). Label = argmax of the calibrated label distribution. Cited rules: those that target the
     chosen label and whose calibrated letter probability is above uniform, best first, at most
-    `MAX_CITED`.
+    `MAX_CITED`. With a taxonomy, a third branch, the category cue (read: each category's first token,
+    and `none`'s): the decision's category is the likeliest category whose action is the chosen label
+    (none for the default label), and only that category's rules are cited. The label never depends on
+    the category branch; the category branch keeps a threat from citing the spam rule because the rule
+    letters happened to rank it first. The category cue is read uncalibrated: content-free messages put
+    nearly all its mass on `none`, and dividing by that inflates the rarest categories (measured on the
+    v4 policy with Qwen 1.5B: 44 of 72 held harmful test messages named right read as it is, 34 calibrated).
 rule_check
     Branches: one yes/no question per rule. A rule fires when its calibrated P(yes) > 0.5. Label =
     target of the first fired rule in prompt order (the prompt's order is its priority), else the
@@ -30,7 +36,10 @@ from stream.student.label_scoring import Probabilities, apply_label_biases, cali
 from stream.student.llama_context import Branch, Logits
 from stream.student.prompt_format import (
     NO,
+    NO_CATEGORY,
     YES,
+    category_candidate,
+    category_cue,
     label_candidate,
     label_cue,
     letter_candidate,
@@ -67,6 +76,8 @@ class Scorer:
         calibrated = [
             calibrate(softmax(branch), baseline) for branch, baseline in zip(logits, self.content_free, strict=True)
         ]
+        if self.mode is ScoringMode.SINGLE_PASS and self.prompt.categories:
+            calibrated[-1] = softmax(logits[-1])  # the category cue is read as it is: see the module's docstring
         if self.mode is ScoringMode.SINGLE_PASS:
             return _single_pass(self.prompt, calibrated, self.label_biases)
         return _rule_check(self.prompt, calibrated, self.label_biases)
@@ -85,10 +96,18 @@ def build_scorer(mode: ScoringMode, prompt: PromptVersion, tokenize: Tokenize, m
         if prompt.instructions and prompt.show_rules:
             letters = [letter_candidate(i) for i in range(len(prompt.instructions))]
             branches.append(Branch(tokenize(rule_cue(), True), first_token_ids(letters, plain, "rule letter")))
+        if prompt.categories:
+            names = [category_candidate(name) for name in category_names(prompt)]
+            branches.append(Branch(tokenize(category_cue(), True), first_token_ids(names, plain, "category")))
     else:
         yes_no = first_token_ids([YES, NO], plain, "answer")
         branches = [Branch(tokenize(rule_question(i, ins), True), yes_no) for i, ins in enumerate(prompt.instructions)]
     return Scorer(mode, prompt, branches, _label_biases(prompt, model_sha256, mode))
+
+
+def category_names(prompt: PromptVersion) -> list[str]:
+    """The category cue's answers, in branch order: the taxonomy's categories, then `NO_CATEGORY`."""
+    return [category.name for category in prompt.categories] + [NO_CATEGORY]
 
 
 def _label_biases(prompt: PromptVersion, model_sha256: str, mode: ScoringMode) -> Probabilities | None:
@@ -104,6 +123,7 @@ def _single_pass(
     labels = prompt.label_names
     label_probs = calibrated[0] if biases is None else apply_label_biases(calibrated[0], biases)
     label = labels[int(np.argmax(label_probs))]
+    category = _category(prompt, label, calibrated[-1]) if prompt.categories else None
     scores: dict[str, float] = {}
     cited: list[str] = []
     if prompt.instructions and prompt.show_rules:
@@ -111,13 +131,25 @@ def _single_pass(
         scores = {ins.id: float(p) for ins, p in zip(prompt.instructions, rule_probs, strict=True)}
         uniform = 1.0 / len(prompt.instructions)
         ranked = sorted(zip(prompt.instructions, rule_probs, strict=True), key=lambda pair: -pair[1])
-        cited = [ins.id for ins, p in ranked if ins.target_label == label and p > uniform][:MAX_CITED]
+        cited = [
+            ins.id
+            for ins, p in ranked
+            if ins.target_label == label and p > uniform and (not prompt.categories or ins.category == category)
+        ][:MAX_CITED]
     return Classification(
         label=label,
         probabilities=distribution(dict(zip(labels, label_probs, strict=True))),
         instruction_ids=cited,
         instruction_scores=unit_scores(scores),
+        category=category,
     )
+
+
+def _category(prompt: PromptVersion, label: str, category_probs: Probabilities) -> str | None:
+    """The likeliest category whose action is `label` (None when no category maps to it)."""
+    by_name = dict(zip(category_names(prompt), category_probs, strict=True))
+    fitting = [category.name for category in prompt.categories if category.action == label]
+    return max(fitting, key=lambda name: by_name[name]) if fitting else None
 
 
 def _rule_check(prompt: PromptVersion, calibrated: list[Probabilities], biases: Probabilities | None) -> Classification:

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from distiller.calibration import fit_biases
+from distiller.calibration import fit_biases, hold_balance
 from stream.student.label_scoring import apply_label_biases
 
 
@@ -19,3 +19,25 @@ def test_biases_fix_a_model_that_prefers_one_label() -> None:
     assert dev_macro_f1 > 0.9
     assert np.allclose(probabilities.sum(axis=1), 1.0)
     assert biases[0] == 0.0
+
+
+def test_hold_balance_keeps_benign_messages_allowed_where_macro_f1_trades_them_for_a_rare_label() -> None:
+    """Three labels, `allow` the default; `review` is rare and the model cannot tell it from `allow`. Fitting for
+    macro-F1 buys review recall by holding benign messages; hold-balance keeps both shares high."""
+    rng = np.random.default_rng(1)
+    gold = np.array([0] * 120 + [1] * 8 + [2] * 72)  # allow, review, block
+    harm = np.where(gold == 2, 1.0, 0.0) + rng.normal(0, 0.3, size=gold.size)
+    noise = rng.normal(0, 0.3, size=gold.size)  # review's score carries no signal at all
+    log_probs = np.stack([np.zeros(gold.size), noise - 0.5, harm - 0.5], axis=1)
+    default = 0
+
+    def shares(biases: np.ndarray) -> tuple[float, float]:
+        held = (log_probs + biases).argmax(axis=1) != default
+        return float(held[gold != default].mean()), float((~held[gold == default]).mean())
+
+    balanced, _ = fit_biases(log_probs, gold, hold_balance(gold, 3, default))
+    by_f1, _ = fit_biases(log_probs, gold)
+    held, allowed = shares(balanced)
+    assert min(held, allowed) >= min(shares(by_f1))
+    assert allowed > 0.85
+    assert held > 0.8

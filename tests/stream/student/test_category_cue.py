@@ -1,0 +1,77 @@
+"""The category cue: with a taxonomy, a decision names the category the student read, and cites only its rules."""
+
+import numpy as np
+
+from schemas import Category, Instruction, LabelDefinition, PromptVersion
+from stream.student.prompt_format import NO_CATEGORY, render_prefix
+from stream.student.scoring import _single_pass, category_names
+from tests.schemas.helpers import PROVENANCE, make_prompt
+
+LABELS = ["allow", "review", "block"]
+
+
+def taxonomy_prompt() -> PromptVersion:
+    categories = [
+        Category(name="threat", action="block", description="Threats of violence against people."),
+        Category(name="spam", action="block", description="Unsolicited advertising and scams."),
+        Category(name="sexual", action="review", description="Sexual content."),
+    ]
+    rules = [
+        ("If the message says it will hurt the reader, label it block.", "block", "threat"),
+        ("If the message promotes gambling or a lottery, label it block.", "block", "spam"),
+        ("If the message describes a sexual act, label it review.", "review", "sexual"),
+    ]
+    instructions = [
+        Instruction.from_text(text, label, PROVENANCE).model_copy(update={"category": category})
+        for text, label, category in rules
+    ]
+    return PromptVersion.create(
+        version="taxonomy",
+        task="Moderate the message.",
+        labels=[LabelDefinition(name=name, description=name) for name in LABELS],
+        default_label="allow",
+        instructions=instructions,
+        categories=categories,
+    )
+
+
+def decide(label: list[float], letters: list[float], categories: list[float]) -> tuple[str, str | None, list[str]]:
+    prompt = taxonomy_prompt()
+    result = _single_pass(prompt, [np.array(label), np.array(letters), np.array(categories)], None)
+    return result.label, result.category, result.instruction_ids
+
+
+def test_a_held_message_cites_only_rules_of_the_category_the_student_named() -> None:
+    """The letters rank the spam rule first, the category cue says threat: the threat rule is cited, not spam."""
+    prompt = taxonomy_prompt()
+    label, category, cited = decide([0.1, 0.1, 0.8], [0.36, 0.6, 0.04], [0.6, 0.2, 0.1, 0.1])
+    assert (label, category) == ("block", "threat")
+    assert cited == [prompt.instructions[0].id]
+
+
+def test_the_category_always_fits_the_chosen_label() -> None:
+    """A category is picked among those whose action is the label: review -> sexual, even if threat is likelier;
+    allow has no category, so an allowed message names none and cites nothing."""
+    label, category, _cited = decide([0.1, 0.8, 0.1], [0.3, 0.3, 0.4], [0.7, 0.1, 0.15, 0.05])
+    assert (label, category) == ("review", "sexual")
+    label, category, cited = decide([0.8, 0.1, 0.1], [0.4, 0.4, 0.2], [0.1, 0.1, 0.1, 0.7])
+    assert (label, category, cited) == ("allow", None, [])
+
+
+def test_a_category_without_a_rule_above_uniform_is_named_with_no_rule_cited() -> None:
+    """Naming the category is not a reason to cite a rule the letters did not favour."""
+    label, category, cited = decide([0.1, 0.1, 0.8], [0.1, 0.8, 0.1], [0.7, 0.1, 0.1, 0.1])
+    assert (label, category, cited) == ("block", "threat", [])
+
+
+def test_the_prefix_lists_the_taxonomy_only_when_the_version_has_one() -> None:
+    """Categories (with their actions) and each rule's category are shown; a version without a taxonomy renders
+    exactly as before, so its decisions do not move."""
+    prefix = render_prefix(taxonomy_prompt())
+    assert "Categories:\n- threat: Threats of violence against people. -> block" in prefix
+    assert f"- {NO_CATEGORY}: none of the above -> allow" in prefix
+    assert "-> block (threat)" in prefix
+    plain = render_prefix(make_prompt())
+    assert "Categories:" not in plain
+    assert "(threat)" not in plain
+    assert category_names(taxonomy_prompt()) == ["threat", "spam", "sexual", NO_CATEGORY]
