@@ -5,10 +5,13 @@ single_pass
     letter). Label = argmax of the calibrated label distribution. Cited rules: those that target the
     chosen label and whose calibrated letter probability is above uniform, best first, at most
     `MAX_CITED`. With a taxonomy, a third branch, the category cue (read: each category's first token,
-    and `none`'s): the decision's category is the likeliest category whose action is the chosen label
-    (none for the default label), and only that category's rules are cited. The label never depends on
-    the category branch; the category branch keeps a threat from citing the spam rule because the rule
-    letters happened to rank it first. The category cue is read uncalibrated: content-free messages put
+    and `none`'s), and the taxonomy's mapping decides the action: the label cue says how likely the
+    message is to be held (1 - P(default)); that mass is shared among the categories' actions in
+    proportion to the category cue (so a held threat is blocked and held swearing reviewed, as the
+    version maps them, and a deployment that maps a category to the default label allows it). The
+    decision's category is then the likeliest category whose action is the chosen label (none for the
+    default label), and only that category's rules are cited: a threat no longer cites the spam rule
+    because the rule letters happened to rank it first. The category cue is read uncalibrated: content-free messages put
     nearly all its mass on `none`, and dividing by that inflates the rarest categories (measured on the
     v4 policy with Qwen 1.5B: 44 of 72 held harmful test messages named right read as it is, 34 calibrated).
 rule_check
@@ -121,7 +124,8 @@ def _single_pass(
     prompt: PromptVersion, calibrated: list[Probabilities], biases: Probabilities | None
 ) -> Classification:
     labels = prompt.label_names
-    label_probs = calibrated[0] if biases is None else apply_label_biases(calibrated[0], biases)
+    label_probs = by_taxonomy(prompt, calibrated[0], calibrated[-1]) if prompt.categories else calibrated[0]
+    label_probs = label_probs if biases is None else apply_label_biases(label_probs, biases)
     label = labels[int(np.argmax(label_probs))]
     category = _category(prompt, label, calibrated[-1]) if prompt.categories else None
     scores: dict[str, float] = {}
@@ -143,6 +147,21 @@ def _single_pass(
         instruction_scores=unit_scores(scores),
         category=category,
     )
+
+
+def by_taxonomy(prompt: PromptVersion, label_probs: Probabilities, category_probs: Probabilities) -> Probabilities:
+    """The label distribution the taxonomy gives: P(default) from the label cue, the rest (the held mass)
+    shared among the categories' actions in proportion to the category cue, `none` left out."""
+    labels = prompt.label_names
+    default = labels.index(prompt.default_label)
+    shares = np.asarray(category_probs[: len(prompt.categories)], dtype=np.float64)
+    shares = shares / shares.sum() if shares.sum() > 0 else np.full(len(shares), 1.0 / len(shares))
+    held = 1.0 - float(label_probs[default])
+    out = np.zeros(len(labels))
+    out[default] = label_probs[default]
+    for category, share in zip(prompt.categories, shares, strict=True):
+        out[labels.index(category.action)] += held * share
+    return out
 
 
 def _category(prompt: PromptVersion, label: str, category_probs: Probabilities) -> str | None:

@@ -49,13 +49,27 @@ def test_a_held_message_cites_only_rules_of_the_category_the_student_named() -> 
     assert cited == [prompt.instructions[0].id]
 
 
-def test_the_category_always_fits_the_chosen_label() -> None:
-    """A category is picked among those whose action is the label: review -> sexual, even if threat is likelier;
-    allow has no category, so an allowed message names none and cites nothing."""
+def test_the_taxonomy_decides_the_action_of_a_held_message() -> None:
+    """The label cue says held (P(allow) 0.1) and leans to review; the category cue says threat, which the
+    version maps to block: the message is blocked as a threat. Swearing-like (sexual here) goes to review."""
     label, category, _cited = decide([0.1, 0.8, 0.1], [0.3, 0.3, 0.4], [0.7, 0.1, 0.15, 0.05])
+    assert (label, category) == ("block", "threat")
+    label, category, _cited = decide([0.1, 0.45, 0.45], [0.3, 0.3, 0.4], [0.05, 0.05, 0.85, 0.05])
     assert (label, category) == ("review", "sexual")
     label, category, cited = decide([0.8, 0.1, 0.1], [0.4, 0.4, 0.2], [0.1, 0.1, 0.1, 0.7])
     assert (label, category, cited) == ("allow", None, [])
+
+
+def test_a_deployment_that_maps_a_category_to_allow_allows_it() -> None:
+    """Editing the mapping is enough: the same cues, with sexual mapped to allow, give allow."""
+    prompt = taxonomy_prompt()
+    categories = [c if c.name != "sexual" else c.model_copy(update={"action": "allow"}) for c in prompt.categories]
+    edited = prompt.variant("edited", categories=categories, instructions=prompt.instructions[:2])
+    cues = [np.array([0.2, 0.7, 0.1]), np.array([0.4, 0.55, 0.05]), np.array([0.05, 0.05, 0.85, 0.05])]
+    assert _single_pass(prompt, cues, None).label == "review"
+    result = _single_pass(edited, [cues[0], np.array([0.4, 0.6]), cues[2]], None)
+    assert (result.label, result.category) == ("allow", "sexual")
+    assert abs(sum(result.probabilities.values()) - 1.0) < 1e-9
 
 
 def test_a_category_without_a_rule_above_uniform_is_named_with_no_rule_cited() -> None:
