@@ -2,6 +2,7 @@
 
 import argparse
 import faulthandler
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -82,7 +83,12 @@ def _audit(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from pld.bench.report import run_bench  # noqa: PLC0415 - lazy, like the worker
 
+    signal.signal(signal.SIGTERM, _exit_on_signal)  # so the benches' `finally` stops their workers and servers
     return run_bench(args.target, WorkerSettings(), as_json=args.json, requests=args.requests, processes=args.processes)
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _distill(args: argparse.Namespace) -> int:
