@@ -1,8 +1,11 @@
 """The moderator's view of a report: per-source hold shares and AUC, and the demo gate."""
 
+from dataclasses import replace
+
 from distiller.examples import Example
-from distiller.moderation_gate import demo_gate, demo_messages, hold_by_source
+from distiller.moderation_gate import categories_named, demo_gate, demo_messages, hold_by_source
 from stream.student import Classification
+from tests.schemas.helpers import taxonomy_prompt
 
 
 def decision(label: str, p_allow: float, rules: tuple[str, ...] = ()) -> Classification:
@@ -40,3 +43,27 @@ def test_the_demo_gate_counts_per_kind_and_flags_held_messages_without_a_rule() 
     assert counts["spam_held"] == "8/8"
     assert gate.held_without_rule == 1
     assert gate.categories["abusive"] == {"threat": 10}
+
+
+def test_categories_named_counts_held_harmful_messages_named_with_their_own_category() -> None:
+    """The student's category counts first, else the first cited rule's; allowed and benign messages are
+    left out; a version without a taxonomy gives nothing to count."""
+    prompt = taxonomy_prompt()
+    threat_rule = prompt.instructions[0].id
+    examples = [
+        Example("a", "x", "block", category="threat"),
+        Example("b", "y", "block", category="threat"),
+        Example("c", "z", "block", category="spam"),
+        Example("d", "w", "allow", category="none"),
+    ]
+    decisions = [
+        replace(decision("block", 0.1), category="threat"),
+        decision("block", 0.1, (threat_rule,)),  # no category from the student: the cited rule's
+        replace(decision("allow", 0.9), category=None),
+        decision("block", 0.1),
+    ]
+    named = categories_named(examples, decisions, prompt)
+    assert named["all"] == {"n": 3, "held": 2, "named": 2}
+    assert named["threat"] == {"n": 2, "held": 2, "named": 2}
+    assert named["spam"] == {"n": 1, "held": 0, "named": 0}
+    assert categories_named(examples, decisions, prompt.variant("plain", categories=[], instructions=[])) == {}

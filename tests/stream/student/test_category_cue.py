@@ -2,37 +2,9 @@
 
 import numpy as np
 
-from schemas import Category, Instruction, LabelDefinition, PromptVersion
 from stream.student.prompt_format import NO_CATEGORY, render_prefix
 from stream.student.scoring import _single_pass, category_names
-from tests.schemas.helpers import PROVENANCE, make_prompt
-
-LABELS = ["allow", "review", "block"]
-
-
-def taxonomy_prompt() -> PromptVersion:
-    categories = [
-        Category(name="threat", action="block", description="Threats of violence against people."),
-        Category(name="spam", action="block", description="Unsolicited advertising and scams."),
-        Category(name="sexual", action="review", description="Sexual content."),
-    ]
-    rules = [
-        ("If the message says it will hurt the reader, label it block.", "block", "threat"),
-        ("If the message promotes gambling or a lottery, label it block.", "block", "spam"),
-        ("If the message describes a sexual act, label it review.", "review", "sexual"),
-    ]
-    instructions = [
-        Instruction.from_text(text, label, PROVENANCE).model_copy(update={"category": category})
-        for text, label, category in rules
-    ]
-    return PromptVersion.create(
-        version="taxonomy",
-        task="Moderate the message.",
-        labels=[LabelDefinition(name=name, description=name) for name in LABELS],
-        default_label="allow",
-        instructions=instructions,
-        categories=categories,
-    )
+from tests.schemas.helpers import make_prompt, taxonomy_prompt
 
 
 def decide(label: list[float], letters: list[float], categories: list[float]) -> tuple[str, str | None, list[str]]:
