@@ -41,3 +41,14 @@ def test_the_report_counts_each_kind_and_names_the_rules_that_held_messages() ->
     assert "benign 1/2 allowed · abusive 2/2 held · spam 0/1 held · borderline review 1" in text
     assert "held by category: profanity 2, threat 2" in text
     assert "rule ins-t decided 2 held messages: If it threatens, block." in text
+
+
+def test_a_request_decided_twice_in_a_rebalance_is_counted_once_and_the_repeat_is_named() -> None:
+    """At-least-once delivery: the repeat is reported as such, not as another decided message."""
+    samples = [{"id": "benign-0", "metadata": {"sample_kind": "benign"}}]
+    first, repeat = decision("benign-0", "allow", None, None), decision("benign-0", "allow", None, None)
+    console = Console(record=True, width=200)
+    _print_report(console, samples, {first.request_id: first}, Outputs(decisions=[first, repeat]), {})
+    text = console.export_text()
+    assert "1 messages decided" in text
+    assert "decided by m.gguf 1; 1 repeated decisions from a rebalance" in text
