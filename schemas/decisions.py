@@ -54,7 +54,7 @@ class ModerationDecision(BaseModel):
     label: Label
     probabilities: dict[Label, Annotated[float, Field(ge=0.0, le=1.0)]]
     instruction_ids: list[str] = Field(default_factory=list)
-    category: Label | None = None  # the taxonomy category of the first cited rule (None: none cited, or no taxonomy)
+    category: Label | None = None  # the taxonomy category the student named, else its first cited rule's (None: none)
     instruction_scores: dict[str, Annotated[float, Field(ge=0.0, le=1.0)]] = Field(default_factory=dict)
     scoring_mode: ScoringMode
     prompt_version: str

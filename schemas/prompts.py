@@ -10,7 +10,8 @@ biases that `pld eval` fitted on a dev split for one student model and scoring m
 the confidence above which a fast student decides alone in front of a stronger one. They are part
 of the hashed content, so the version a report describes is exactly the version a worker serves.
 A version may carry a moderation taxonomy (`categories`, each mapped to an action label); each
-instruction then names its category, and a decision reports the category of the rule that decided it.
+instruction then names its category; the student names a held message's category, whose action is the
+decision's label, and cites that category's rules.
 Empty lists and unset options are left out of the hash, so versions written before they existed keep
 their sha256.
 """
