@@ -1,6 +1,7 @@
 """`pld prompt ...`: publish, inspect and move prompt versions in the Redis registry.
 
 pld prompt publish FILE [--canary PCT | --shadow] [--why TEXT]   validate, store, point at it
+pld prompt seal FILE [--version NAME] [--out PATH]   a hand-edited file made a valid version again
 pld prompt list | show VERSION | diff A B | history
 pld prompt promote [--why TEXT]    the canary becomes production
 pld prompt rollback [--why TEXT]   production goes back to its previous version
@@ -17,7 +18,8 @@ from datetime import datetime
 from pathlib import Path
 
 from schemas import Instruction, PromptVersion
-from stream.prompts import Pointer, PromptRegistry, default_prompt, load_prompt_file
+from stream.errors import PromptError
+from stream.prompts import Pointer, PromptRegistry, default_prompt, load_prompt_file, seal_prompt_file
 from stream.prompts.gate import GateVerdict, check_promotion
 from stream.settings import WorkerSettings
 
@@ -25,6 +27,8 @@ REWORDED_SIMILARITY = 0.5
 
 
 EXIT_REFUSED = 4  # the promotion gate refused; nothing moved
+EXIT_INVALID = 2  # the prompt file is not a valid version; nothing was stored or written
+SEAL_HINT = "after a hand edit, run `pld prompt seal FILE` to recompute its sha256"
 
 
 def add_prompt_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -36,6 +40,10 @@ def add_prompt_parser(commands: "argparse._SubParsersAction[argparse.ArgumentPar
     target = publish.add_mutually_exclusive_group()
     target.add_argument("--canary", type=float, metavar="PCT", help="decide this share of requests with it")
     target.add_argument("--shadow", action="store_true", help="score alongside production, decide nothing")
+    seal = actions.add_parser("seal", help="recompute a hand-edited prompt file's sha256 (drops its stale fits)")
+    seal.add_argument("file", type=Path)
+    seal.add_argument("--version", help="the edited version's name (default: the file's, less its digest)")
+    seal.add_argument("--out", type=Path, help="write the sealed version here (default: over FILE)")
     actions.add_parser("list", help="stored versions and where the pointers stand")
     show = actions.add_parser("show", help="one stored version as JSON")
     show.add_argument("version")
@@ -67,6 +75,17 @@ def add_prompt_parser(commands: "argparse._SubParsersAction[argparse.ArgumentPar
 
 def run_prompt(args: argparse.Namespace) -> int:
     """Run one `pld prompt` subcommand."""
+    try:
+        return _run(args)
+    except PromptError as invalid:
+        hint = f" ({SEAL_HINT})" if "does not match the content" in str(invalid) else ""
+        sys.stderr.write(f"pld prompt {args.prompt_command}: {invalid}{hint}\n")
+        return EXIT_INVALID
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.prompt_command == "seal":
+        return _seal(args)
     settings = WorkerSettings()
     registry = PromptRegistry.from_settings(settings, publisher=True)
     handlers: dict[str, Callable[[argparse.Namespace, PromptRegistry, WorkerSettings], object]] = {
@@ -89,6 +108,24 @@ def run_prompt(args: argparse.Namespace) -> int:
         sys.stderr.write(json.dumps(refusal, indent=2) + "\n")
         return EXIT_REFUSED
     sys.stdout.write(json.dumps(result, indent=2, default=str) + "\n")
+    return 0
+
+
+def _seal(args: argparse.Namespace) -> int:
+    sealed = seal_prompt_file(args.file, args.version)
+    out = args.out or args.file
+    if sealed.changed or out != args.file:
+        out.write_text(sealed.prompt.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    report: dict[str, object] = {
+        "file": str(out),
+        "version": sealed.prompt.version,
+        "sha256": sealed.prompt.sha256,
+        "changed": sealed.changed,
+        "dropped": sealed.dropped,
+    }
+    if sealed.dropped:
+        report["next"] = "refit the calibration for each student: pld eval --prompt FILE (see docs/distillation.md)"
+    sys.stdout.write(json.dumps(report, indent=2) + "\n")
     return 0
 
 
