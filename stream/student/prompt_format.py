@@ -44,6 +44,10 @@ LABEL_CUE = "Label:"
 RULE_CUE = "Rule:"
 CATEGORY_CUE = "Category:"
 NO_CATEGORY = "none"  # the category cue's answer for a message in none of the taxonomy's categories
+# What `none` covers, spelled out: without it a 1.5B student files heated but acceptable talk under a category.
+NO_CATEGORY_DESCRIPTION = (
+    "anything else: everyday talk, questions, opinions, criticism of ideas or work, fiction, technical terms"
+)
 RULE_LETTERS = string.ascii_uppercase
 YES, NO = " Yes", " No"
 CONTENT_FREE_TEXTS = ("N/A", "[message]", "...")  # contextual calibration inputs (Zhao et al., 2021)
@@ -70,7 +74,9 @@ def render_prefix(prompt: PromptVersion, chat: ChatFormat = GEMMA) -> str:
         categories = "\n".join(
             f"- {category.name}: {category.description} -> {category.action}" for category in prompt.categories
         )
-        sections.append(f"Categories:\n{categories}\n- {NO_CATEGORY}: none of the above -> {prompt.default_label}")
+        sections.append(
+            f"Categories:\n{categories}\n- {NO_CATEGORY}: {NO_CATEGORY_DESCRIPTION} -> {prompt.default_label}"
+        )
     if rules and prompt.show_rules:
         sections.append(f"Rules:\n{rules}")
     sections.append(f"Answer with exactly one label ({names}).")

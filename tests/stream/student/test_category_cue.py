@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from stream.student.prompt_format import NO_CATEGORY, render_prefix
+from stream.student.prompt_format import NO_CATEGORY, NO_CATEGORY_DESCRIPTION, render_prefix
 from stream.student.scoring import _single_pass, category_names
 from tests.schemas.helpers import make_prompt, taxonomy_prompt
 
@@ -55,7 +55,7 @@ def test_the_prefix_lists_the_taxonomy_only_when_the_version_has_one() -> None:
     exactly as before, so its decisions do not move."""
     prefix = render_prefix(taxonomy_prompt())
     assert "Categories:\n- threat: Threats of violence against people. -> block" in prefix
-    assert f"- {NO_CATEGORY}: none of the above -> allow" in prefix
+    assert f"- {NO_CATEGORY}: {NO_CATEGORY_DESCRIPTION} -> allow" in prefix
     assert "-> block (threat)" in prefix
     plain = render_prefix(make_prompt())
     assert "Categories:" not in plain
