@@ -5,9 +5,10 @@ single_pass
     letter). Label = argmax of the calibrated label distribution. Cited rules: those that target the
     chosen label and whose calibrated letter probability is above uniform, best first, at most
     `MAX_CITED`. With a taxonomy, a third branch, the category cue (read: each category's first token,
-    and `none`'s), and the taxonomy's mapping decides the action: the label cue says how likely the
-    message is to be held (1 - P(default)); that mass is shared among the categories' actions in
-    proportion to the category cue (so a held threat is blocked and held swearing reviewed, as the
+    and `none`'s), and the taxonomy's mapping decides the action: both cues say how likely the message
+    is to be allowed (the mean of the label cue's P(default) and the category cue's P(none) in log-odds:
+    on the v5 policy the label cue alone allowed "sub4sub" self-promotion the category cue called spam);
+    the held mass is shared among the categories' actions in proportion to the category cue (so a held threat is blocked and held swearing reviewed, as the
     version maps them, and a deployment that maps a category to the default label allows it). The
     decision's category is then the likeliest category whose action is the chosen label (none for the
     default label), and only that category's rules are cited: a threat no longer cites the spam rule
@@ -28,6 +29,7 @@ label is the argmax of the result, in both modes; cited rules are then those tha
 (single_pass: above uniform; rule_check: fired). Without one, the rules above apply unchanged.
 """
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -53,6 +55,7 @@ from stream.student.protocol import Classification
 
 MAX_CITED = 3
 FIRE_THRESHOLD = 0.5
+PROBABILITY_FLOOR = 1e-6  # keeps a cue's log-odds finite
 Tokenize = Callable[[str, bool], list[int]]  # (text, parse_special) -> tokens
 
 
@@ -150,18 +153,26 @@ def _single_pass(
 
 
 def by_taxonomy(prompt: PromptVersion, label_probs: Probabilities, category_probs: Probabilities) -> Probabilities:
-    """The label distribution the taxonomy gives: P(default) from the label cue, the rest (the held mass)
-    shared among the categories' actions in proportion to the category cue, `none` left out."""
+    """The label distribution the taxonomy gives. P(default) from both cues: the mean of the label cue's
+    and the category cue's (`none`) log-odds, so a message is allowed only as far as both cues allow it;
+    the rest (the held mass) shared among the categories' actions in proportion to the category cue."""
     labels = prompt.label_names
     default = labels.index(prompt.default_label)
     shares = np.asarray(category_probs[: len(prompt.categories)], dtype=np.float64)
     shares = shares / shares.sum() if shares.sum() > 0 else np.full(len(shares), 1.0 / len(shares))
-    held = 1.0 - float(label_probs[default])
+    allowed = _mean_log_odds(float(label_probs[default]), float(category_probs[-1]))
     out = np.zeros(len(labels))
-    out[default] = label_probs[default]
+    out[default] = allowed
     for category, share in zip(prompt.categories, shares, strict=True):
-        out[labels.index(category.action)] += held * share
+        out[labels.index(category.action)] += (1.0 - allowed) * share
     return out
+
+
+def _mean_log_odds(first: float, second: float) -> float:
+    """The probability whose log-odds is the mean of the two probabilities' log-odds."""
+    odds = [min(max(p, PROBABILITY_FLOOR), 1.0 - PROBABILITY_FLOOR) for p in (first, second)]
+    logit = sum(math.log(p / (1.0 - p)) for p in odds) / len(odds)
+    return 1.0 / (1.0 + math.exp(-logit))
 
 
 def _category(prompt: PromptVersion, label: str, category_probs: Probabilities) -> str | None:

@@ -32,6 +32,21 @@ def test_the_taxonomy_decides_the_action_of_a_held_message() -> None:
     assert (label, category, cited) == ("allow", None, [])
 
 
+def test_a_message_is_allowed_only_as_far_as_both_cues_allow_it() -> None:
+    """The label cue leans to allow (0.76) while the category cue calls it spam: held, as spam, as the v5
+    demo's "sub4sub" self-promotion needed. The other way round, a confident `none` outweighs a label cue
+    that leans to block; equal cues agree with themselves."""
+    label, category, _cited = decide([0.76, 0.02, 0.22], [0.3, 0.6, 0.1], [0.05, 0.8, 0.05, 0.1])
+    assert (label, category) == ("block", "spam")
+    label, category, _cited = decide([0.3, 0.1, 0.6], [0.6, 0.3, 0.1], [0.02, 0.02, 0.01, 0.95])
+    assert (label, category) == ("allow", None)
+    prompt = taxonomy_prompt()
+    same = _single_pass(
+        prompt, [np.array([0.6, 0.1, 0.3]), np.array([0.5, 0.3, 0.2]), np.array([0.3, 0.05, 0.05, 0.6])], None
+    )
+    assert abs(same.probabilities["allow"] - 0.6) < 1e-9
+
+
 def test_a_deployment_that_maps_a_category_to_allow_allows_it() -> None:
     """Editing the mapping is enough: the same cues, with sexual mapped to allow, give allow."""
     prompt = taxonomy_prompt()
