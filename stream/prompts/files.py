@@ -41,7 +41,7 @@ def starter_prompt() -> PromptVersion:
 
 def default_prompt() -> PromptVersion:
     """The policy a fresh worker is seeded with and `pld demo` runs: the distilled moderation prompt
-    (`stream/prompts/moderation.json`, from `prompts/moderation.json` via `pld eval`), else the starter."""
+    (`stream/prompts/moderation.json`, from `prompts/moderation-contrast-v5.json` via `pld eval`), else the starter."""
     packaged = files("stream.prompts").joinpath(DEFAULT_FILE)
     if not packaged.is_file():
         return starter_prompt()

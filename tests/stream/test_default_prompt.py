@@ -7,7 +7,7 @@ from schemas import PromptVersion, ScoringMode
 from stream.prompts import default_prompt, starter_prompt
 from stream.student.catalogue import CATALOGUE, StudentName
 
-DISTILLED = Path(__file__).resolve().parents[2] / "prompts" / "moderation.json"
+DISTILLED = Path(__file__).resolve().parents[2] / "prompts" / "moderation-contrast-v5.json"  # uncalibrated
 
 
 def test_default_is_the_distilled_moderation_prompt_not_the_starter() -> None:
