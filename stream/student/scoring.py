@@ -8,13 +8,14 @@ single_pass
     and `none`'s), and the taxonomy's mapping decides the action: both cues say how likely the message
     is to be allowed (the mean of the label cue's P(default) and the category cue's P(none) in log-odds:
     on the v5 policy the label cue alone allowed "sub4sub" self-promotion the category cue called spam);
-    the held mass is shared among the categories' actions in proportion to the category cue (so a held threat is blocked and held swearing reviewed, as the
-    version maps them, and a deployment that maps a category to the default label allows it). The
-    decision's category is then the likeliest category whose action is the chosen label (none for the
-    default label), and only that category's rules are cited: a threat no longer cites the spam rule
-    because the rule letters happened to rank it first. The category cue is read uncalibrated: content-free messages put
-    nearly all its mass on `none`, and dividing by that inflates the rarest categories (measured on the
-    v4 policy with Qwen 1.5B: 44 of 72 held harmful test messages named right read as it is, 34 calibrated).
+    the held mass is shared among the categories' actions in proportion to the category cue (so a held
+    threat is blocked and held swearing reviewed, as the version maps them, and a deployment that maps a
+    category to the default label allows it). The decision's category is then the likeliest category
+    whose action is the chosen label (none for the default label), and only that category's rules are
+    cited: a threat no longer cites the spam rule because the rule letters happened to rank it first.
+    The category cue is read uncalibrated: content-free messages put nearly all its mass on `none`, and
+    dividing by that inflates the rarest categories (measured on the v4 policy with Qwen 1.5B: 44 of 72
+    held harmful test messages named right read as it is, 34 calibrated).
 rule_check
     Branches: one yes/no question per rule. A rule fires when its calibrated P(yes) > 0.5. Label =
     target of the first fired rule in prompt order (the prompt's order is its priority), else the
