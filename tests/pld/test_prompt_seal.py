@@ -1,11 +1,12 @@
 """`pld prompt seal`: a deployment edits its taxonomy by hand and gets a valid version back, never a stale fit."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from pld.cli import main
 from pld.prompt_commands import EXIT_INVALID
 from stream.errors import PromptError
 from stream.prompts import default_prompt, load_prompt_file
@@ -20,6 +21,12 @@ def calibrated_taxonomy_file(tmp_path: Path) -> Path:
     return path
 
 
+def seal(*args: str) -> subprocess.CompletedProcess[str]:
+    """`pld prompt seal` as a user runs it (in its own process: the CLI configures logging for itself)."""
+    command = [sys.executable, "-m", "pld.cli", "prompt", "seal", *args]
+    return subprocess.run(command, capture_output=True, text=True, check=False)
+
+
 def edit(path: Path, category: str, **fields: str) -> None:
     content = json.loads(path.read_text(encoding="utf-8"))
     for entry in content["categories"]:
@@ -28,17 +35,16 @@ def edit(path: Path, category: str, **fields: str) -> None:
     path.write_text(json.dumps(content, indent=2), encoding="utf-8")
 
 
-def test_an_edited_taxonomy_is_sealed_into_a_version_without_its_stale_calibration(
-    tmp_path: Path, capfd: pytest.CaptureFixture[str]
-) -> None:
+def test_an_edited_taxonomy_is_sealed_into_a_version_without_its_stale_calibration(tmp_path: Path) -> None:
     path = calibrated_taxonomy_file(tmp_path)
     edit(path, "spam", description="Ads, scams, phishing, prizes, follow-for-follow.")
     with pytest.raises(PromptError, match="does not match the content"):
         load_prompt_file(path)  # what `pld prompt publish` would refuse
 
-    assert main(["prompt", "seal", str(path)]) == 0
+    done = seal(str(path))
 
-    report = json.loads(capfd.readouterr().out)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
     sealed = load_prompt_file(path)
     assert report["changed"] is True
     assert report["dropped"] == {"calibrations": 1}
@@ -48,26 +54,26 @@ def test_an_edited_taxonomy_is_sealed_into_a_version_without_its_stale_calibrati
     assert sealed.categories[1].description == "Ads, scams, phishing, prizes, follow-for-follow."
 
 
-def test_sealing_a_valid_version_leaves_the_file_as_it_is(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+def test_sealing_a_valid_version_leaves_the_file_as_it_is(tmp_path: Path) -> None:
     path = calibrated_taxonomy_file(tmp_path)
     before = path.read_bytes()
 
-    assert main(["prompt", "seal", str(path), "--version", "renamed"]) == 0
+    done = seal(str(path), "--version", "renamed")
 
-    assert json.loads(capfd.readouterr().out)["changed"] is False
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["changed"] is False
     assert path.read_bytes() == before
 
 
-def test_an_edit_the_schema_rejects_is_reported_and_nothing_is_written(
-    tmp_path: Path, capfd: pytest.CaptureFixture[str]
-) -> None:
+def test_an_edit_the_schema_rejects_is_reported_and_nothing_is_written(tmp_path: Path) -> None:
     path = calibrated_taxonomy_file(tmp_path)
     edit(path, "spam", action="delete")
     before = path.read_bytes()
     out = tmp_path / "sealed.json"
 
-    assert main(["prompt", "seal", str(path), "--out", str(out)]) == EXIT_INVALID
+    done = seal(str(path), "--out", str(out))
 
-    assert "maps to 'delete'" in capfd.readouterr().err
+    assert done.returncode == EXIT_INVALID
+    assert "maps to 'delete'" in done.stderr
     assert path.read_bytes() == before
     assert not out.exists()
