@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 from schemas import Instruction, PromptVersion
+from schemas.prompts import SHA256_MISMATCH
 from stream.errors import PromptError
 from stream.prompts import Pointer, PromptRegistry, default_prompt, load_prompt_file, seal_prompt_file
 from stream.prompts.gate import GateVerdict, check_promotion
@@ -78,7 +79,7 @@ def run_prompt(args: argparse.Namespace) -> int:
     try:
         return _run(args)
     except PromptError as invalid:
-        hint = f" ({SEAL_HINT})" if "does not match the content" in str(invalid) else ""
+        hint = f" ({SEAL_HINT})" if SHA256_MISMATCH in str(invalid) else ""
         sys.stderr.write(f"pld prompt {args.prompt_command}: {invalid}{hint}\n")
         return EXIT_INVALID
 

@@ -48,6 +48,12 @@ MAX_EXEMPLARS = 2
 MAX_EXEMPLAR_CHARS = 400
 CALIBRATED_VERSION_MARK = ".cal-"
 CALIBRATION_DIGEST_CHARS = 8
+SHA256_MISMATCH = "does not match the content"  # in the error of a file edited without resealing
+
+
+def base_version_name(version: str) -> str:
+    """A version name without its calibration digest: `moderation-v5.cal-1a2b3c4d` -> `moderation-v5`."""
+    return version.partition(CALIBRATED_VERSION_MARK)[0]
 
 
 class LabelDefinition(BaseModel):
@@ -291,7 +297,7 @@ class PromptVersion(BaseModel):
             measured.append([c.model_dump(mode="json") for c in cascades])
         payload = json.dumps(measured, sort_keys=True)
         digest = hashlib.sha256(payload.encode()).hexdigest()[:CALIBRATION_DIGEST_CHARS]
-        return f"{self.version.split(CALIBRATED_VERSION_MARK)[0]}{CALIBRATED_VERSION_MARK}{digest}"
+        return f"{base_version_name(self.version)}{CALIBRATED_VERSION_MARK}{digest}"
 
     def evaluation_for(self, dataset: str, model_sha256: str) -> EvaluationRecord | None:
         """The latest evaluation on `dataset` with this model file, if the version carries one."""
@@ -301,7 +307,7 @@ class PromptVersion(BaseModel):
     def without_calibrations(self) -> "PromptVersion":
         """The same instructions with no calibration, evaluation or cascade (and the base version name)."""
         content = self.model_dump(exclude={"sha256", "version", "calibrations", "evaluations", "cascades"})
-        return PromptVersion.create(**content, version=self.version.split(CALIBRATED_VERSION_MARK)[0])
+        return PromptVersion.create(**content, version=base_version_name(self.version))
 
     def variant(self, version: str, **changes: Any) -> "PromptVersion":
         """A new version with `changes` (e.g. other instructions), no calibration, evaluation or cascade, named
@@ -328,7 +334,7 @@ class PromptVersion(BaseModel):
         self._check_categories(names)
         expected = canonical_sha256(self.model_dump(mode="json", exclude={"sha256"}))
         if self.sha256 != expected:
-            raise ValueError(f"sha256 {self.sha256} does not match the content (expected {expected})")
+            raise ValueError(f"sha256 {self.sha256} {SHA256_MISMATCH} (expected {expected})")
         return self
 
     def _check_categories(self, names: list[str]) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from schemas import PromptVersion
-from schemas.prompts import CALIBRATED_VERSION_MARK
+from schemas.prompts import base_version_name
 from stream.errors import PromptError
 
 MEASURED_FIELDS = ("calibrations", "evaluations", "cascades")  # fitted for one exact content: void after an edit
@@ -76,7 +76,7 @@ def seal_prompt_file(path: Path, version: str | None = None) -> Sealed:
         pass  # edited: seal it below
     dropped = {name: len(content.pop(name, None) or []) for name in MEASURED_FIELDS}
     content.pop("sha256", None)
-    name = version or str(content.get("version", "")).split(CALIBRATED_VERSION_MARK)[0]
+    name = version or base_version_name(str(content.get("version", "")))
     try:
         prompt = PromptVersion.create(**{**content, "version": name})
     except (ValidationError, TypeError) as exc:
