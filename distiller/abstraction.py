@@ -37,15 +37,13 @@ TEMPLATE = (
 CATEGORY_TEMPLATE = (
     "Task: {task}\n\nThese reasoning steps were used to decide that a message falls in the category '{category}' "
     "({description}), which gets the label '{label}':\n{steps}\n\n"
-    "Some of the messages they were written for:\n{messages}\n\n"
     "Write ONE specific rule, at most {max_words} words, for this category only. Name one concrete condition on "
-    "what the message says or asks for (the kind of request, its target or its wording) that these messages share "
-    "and that a reader can check on a new message. Never write a generic rule such as 'contains harmful or "
-    "inappropriate content'. Do not mention specific people, places or names from the steps or messages. "
-    "Start with 'If the' and end with ', label it {label}.' Reply with the rule only."
+    "what the message says or asks for (the kind of request, its target or its wording) that a reader can check on "
+    "a new message. Never write a generic rule such as 'contains harmful or inappropriate content'. Do not mention "
+    "specific people, places or names from the steps. Start with 'If the' and end with ', label it {label}.' "
+    "Reply with the rule only."
 )
 NO_CATEGORY_DESCRIPTION = "none of the categories applies"
-SHOWN_MESSAGES = 4  # supporting messages of the pattern's category shown beside its steps
 RULE_SHAPE = re.compile(r"^if (?P<condition>.+),\s*(?P<conclusion>[^,]+)$", re.IGNORECASE)
 TEMPLATE_SHA256 = hashlib.sha256(f"{SYSTEM}\n{TEMPLATE}".encode()).hexdigest()
 CATEGORY_TEMPLATE_SHA256 = hashlib.sha256(f"{SYSTEM}\n{CATEGORY_TEMPLATE}".encode()).hexdigest()
@@ -125,8 +123,7 @@ def _from_teacher(pattern: Pattern, dataset: Dataset, teacher: Teacher, cache: T
     steps = "\n".join(f"- {step}" for step in pattern.representative)
     prompt, template_sha256 = _abstraction_prompt(pattern, dataset, steps)
     messages = [ChatMessage("system", SYSTEM), ChatMessage("user", prompt)]
-    shown = prompt if pattern.category else steps  # a category prompt also shows messages: they key it too
-    pattern_id = "pattern:" + hashlib.sha256(shown.encode()).hexdigest()[:16]
+    pattern_id = "pattern:" + hashlib.sha256(steps.encode()).hexdigest()[:16]
     key = CacheKey(teacher.id, pattern_id, template_sha256, ABSTRACTION_SAMPLE)
     spec = SampleSpec(ABSTRACTION_SAMPLE, temperature=0.0, seed=0)
     try:
@@ -150,23 +147,9 @@ def _abstraction_prompt(pattern: Pattern, dataset: Dataset, steps: str) -> tuple
         description=descriptions.get(pattern.category, NO_CATEGORY_DESCRIPTION).rstrip("."),
         label=pattern.label,
         steps=steps,
-        messages="\n".join(f"- {text}" for text in supporting_messages(pattern, dataset)),
         max_words=MAX_RULE_WORDS,
     )
     return prompt, CATEGORY_TEMPLATE_SHA256
-
-
-def supporting_messages(pattern: Pattern, dataset: Dataset) -> list[str]:
-    """Up to `SHOWN_MESSAGES` texts of the pattern's supporting examples in its own category (by id), so
-    the teacher writes the condition those messages share rather than one rationale's wording."""
-    supporting = set(pattern.example_ids)
-    own = sorted(
-        (e.id, e.text)
-        for examples in dataset.splits.values()
-        for e in examples
-        if e.id in supporting and e.category == pattern.category
-    )
-    return [text for _id, text in own[:SHOWN_MESSAGES]]
 
 
 def valid_rule(reply: str, label: str) -> str | None:

@@ -4,7 +4,6 @@ from dataclasses import replace
 from pathlib import Path
 
 from distiller.abstraction import abstract, fallback_rule, merge, valid_rule
-from distiller.examples import Example, Split
 from distiller.mining import Pattern, Step
 from distiller.teacher_cache import TeacherCache
 from distiller.testing import FakeTeacher
@@ -64,21 +63,14 @@ def test_like_rules_of_two_categories_are_no_duplicates() -> None:
 
 
 def test_a_pattern_mined_in_a_category_asks_for_one_concrete_rule_of_it(tmp_path: Path) -> None:
-    """The teacher is told the category and its description, shown the pattern's own messages of that category
-    (not a supporting message of another one), and warned off generic rules."""
-    messages = {"a": "I will find you and hurt you.", "b": "Watch your back tonight.", "c": "Buy cheap pills now."}
+    """The teacher is told the category and its description and warned off generic rules."""
     taxonomy = replace(
         DATASET,
         labels=[LabelDefinition(name="allow", description="a"), LabelDefinition(name="block", description="b")],
         default_label="allow",
         categories=[Category(name="threat", action="block", description="Threats of violence against people.")],
-        splits={
-            Split.TRAIN: [
-                Example(i, text, "block", category="spam" if i == "c" else "threat") for i, text in messages.items()
-            ]
-        },
     )
-    steps = tuple(Step("the text says it will hurt someone", example, "block", False, "threat") for example in "abc")
+    steps = tuple(Step("the text says it will hurt someone", example, "block", False, "threat") for example in "ab")
     threat = Pattern(steps, ("the text says it will hurt someone",), "block", 2, 1.0, "threat")
     teacher = FakeTeacher(["If the message says the writer will hurt someone, label it block."])
     [candidate] = abstract([threat], taxonomy, teacher, TeacherCache(tmp_path / "cache.jsonl"))
@@ -86,5 +78,3 @@ def test_a_pattern_mined_in_a_category_asks_for_one_concrete_rule_of_it(tmp_path
     prompt = teacher.calls[0].messages[-1].content
     assert "category 'threat' (Threats of violence against people)" in prompt
     assert "Never write a generic rule" in prompt
-    assert "- I will find you and hurt you.\n- Watch your back tonight.\n" in prompt
-    assert "Buy cheap pills" not in prompt
