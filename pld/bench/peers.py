@@ -8,9 +8,10 @@ a mix of long messages), in one run:
   as one process with every core (`engine_one_process`);
 - **llama-server** (`ops/llama_server.py`: built from the llama.cpp our wheel vendors, same CPU options)
   with `--parallel N` slots and prompt caching, driven by N concurrent clients that post each message's
-  label cue as token ids (exactly the tokens our engine decodes) and read the next token's top
-  log-probabilities; our scorer turns them into a label with the same calibration, so the peers' labels
-  are comparable with ours;
+  cues (label, rule, category: exactly the tokens our engine decodes) as token ids, one after another so the
+  slot's prompt cache holds the message for the later cues, and read the next token's top log-probabilities
+  after each; our scorer turns them into a label with the same calibration and procedure, so the peers'
+  labels are comparable with ours;
 - **llama-cpp-python's server** (`python -m llama_cpp.server`, its defaults: one request at a time, the
   previous prompt's tokens reused, logits kept for every token as its log-probabilities need), posted the
   same prompt as text (`LlamaStudent.branch_texts`); it names tokens by their text, which our scorer maps back;
@@ -199,7 +200,7 @@ Label = Callable[[httpx.AsyncClient, LlamaStudent, str], Awaitable[str]]
 async def _drive(
     server: PeerServer, label: Label, student: LlamaStudent, texts: list[str], *, slots: int, engine: dict[str, Any]
 ) -> dict[str, Any]:
-    """`slots` concurrent clients, each posting one message's label cue at a time and reading its `label`."""
+    """`slots` concurrent clients, each posting one message's cues at a time and reading its `label`."""
     queue: asyncio.Queue[int] = asyncio.Queue()
     labels: list[str] = [""] * len(texts)
     latencies: list[float] = []
@@ -230,24 +231,31 @@ async def _drive(
 
 
 async def _label(client: httpx.AsyncClient, student: LlamaStudent, text: str) -> str:
-    """The label our scorer gives to the server's next-token log-probabilities after the label cue."""
-    label_sequence, *other_branches = student.branch_sequences(text)
-    body = {"prompt": label_sequence, "n_predict": 1, "n_probs": TOP_LOGPROBS, "cache_prompt": True, "temperature": 0}
-    reply = await client.post("/completion", json=body)
-    reply.raise_for_status()
-    [first] = reply.json()["completion_probabilities"]
-    logprobs = {entry["id"]: entry["logprob"] for entry in first["top_logprobs"]}
-    return student.classify_from_logprobs([logprobs, *({} for _ in other_branches)]).label
+    """The label our scorer gives to the server's next-token log-probabilities after each of the message's cues.
+
+    The cues are posted one after another from the same client, so the slot that decoded the message's stem
+    for the first cue holds it for the next ones (`cache_prompt`): each further cue costs its own tokens only,
+    as in our engine, and the decision uses every cue our engine reads."""
+    branch_logprobs = []
+    for sequence in student.branch_sequences(text):
+        body = {"prompt": sequence, "n_predict": 1, "n_probs": TOP_LOGPROBS, "cache_prompt": True, "temperature": 0}
+        reply = await client.post("/completion", json=body)
+        reply.raise_for_status()
+        [first] = reply.json()["completion_probabilities"]
+        branch_logprobs.append({entry["id"]: entry["logprob"] for entry in first["top_logprobs"]})
+    return student.classify_from_logprobs(branch_logprobs).label
 
 
 async def _label_from_text(client: httpx.AsyncClient, student: LlamaStudent, text: str) -> str:
     """The same for llama-cpp-python's server, which takes a text prompt and names tokens by their text."""
-    label_prompt, *other_branches = student.branch_texts(text)
-    body = {"prompt": label_prompt, "max_tokens": 1, "logprobs": TOP_LOGPROBS, "temperature": 0}
-    reply = await client.post("/v1/completions", json=body)
-    reply.raise_for_status()
-    [first] = reply.json()["choices"][0]["logprobs"]["top_logprobs"]
-    return student.classify_from_token_texts([first, *({} for _ in other_branches)]).label
+    branch_logprobs = []
+    for prompt in student.branch_texts(text):
+        body = {"prompt": prompt, "max_tokens": 1, "logprobs": TOP_LOGPROBS, "temperature": 0}
+        reply = await client.post("/v1/completions", json=body)
+        reply.raise_for_status()
+        [first] = reply.json()["choices"][0]["logprobs"]["top_logprobs"]
+        branch_logprobs.append(first)
+    return student.classify_from_token_texts(branch_logprobs).label
 
 
 def _limit(settings: WorkerSettings, sequence: list[int], tokens_per_msg: float, engine_rate: float) -> dict[str, Any]:
