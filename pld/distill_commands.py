@@ -132,6 +132,6 @@ def run_contrast(args: argparse.Namespace) -> int:
         cache_dir=student.cache_dir, student=student, teacher=TeacherKind(args.teacher),
     )  # fmt: skip
     teacher = make_teacher(settings, TeacherCache(args.cache))
-    summary = build_generated(teacher, args.cache, student.cache_dir)
+    summary = build_generated(teacher, args.cache, student.cache_dir, also=args.also)
     sys.stdout.write(json.dumps(summary, indent=2) + "\n")
     return 0

@@ -97,3 +97,10 @@ def add_contrast_parser(commands: "argparse._SubParsersAction[argparse.ArgumentP
     parser.add_argument(
         "--cache", type=Path, default=Path("prompts/moderation-contrast.data.teacher.jsonl"), help="teacher cache"
     )
+    parser.add_argument(
+        "--also",
+        action="append",
+        default=[],
+        choices=["abuse", "heated"],
+        help="also write these seeded kinds (direct abuse; heated talk that attacks no one): a stronger teacher's job",
+    )
