@@ -8,6 +8,13 @@ benign messages held for it. The content-free calibration inside the student sta
 this only moves the decision thresholds, and only with dev data. The fitted biases become a
 `LabelCalibration` inside the prompt version, which the student applies (`apply_label_biases`)
 wherever it runs, so the evaluated decision rule is the served one.
+
+With a taxonomy the calibration also carries a `CertainAction`: the most severe label (block) is kept
+for messages whose P(default) is at most a bound, the highest at which the dev messages still blocked
+are harmful at least `AUTO_ACTION_PRECISION` of the time; the others get the next label (review). On
+v5 with Qwen 1.5B, 16 of the 17 benign dev messages it held were blocked, with P(allow) from 0.02 to
+0.46, while half the harmful ones it blocked sat below 0.02: a bound separates what may be removed
+unseen from what a person should look at.
 """
 
 import hashlib
@@ -18,8 +25,9 @@ import numpy as np
 import numpy.typing as npt
 
 from distiller.examples import Example
-from schemas import LabelCalibration, PromptVersion
+from schemas import CertainAction, LabelCalibration, PromptVersion
 from stream.student import LOG_FLOOR, Classification, StudentModel
+from stream.student.label_scoring import apply_label_biases
 
 BIAS_GRID = np.linspace(-3.0, 3.0, 25)
 PASSES = 3
@@ -27,6 +35,7 @@ MACRO_F1 = "macro-f1"
 HOLD_BALANCE = "hold-balance"
 OBJECTIVES = (MACRO_F1, HOLD_BALANCE)
 TIE_BREAK = 0.01  # hold-balance: macro-F1's weight, enough to order equal balances and never to outweigh one
+AUTO_ACTION_PRECISION = 0.95  # of the dev messages blocked unseen, at least this share must be harmful
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 Objective = Callable[[IntArray], float]  # predicted label indices -> score on dev
@@ -85,7 +94,12 @@ def fit_calibration(
     labels = prompt.label_names
     gold = np.array([labels.index(example.label) for example in dev])
     score = hold_balance(gold, len(labels), labels.index(prompt.default_label)) if objective == HOLD_BALANCE else None
-    biases, dev_macro_f1 = fit_biases(log_probabilities(results, labels), gold, score)
+    log_probs = log_probabilities(results, labels)
+    biases, dev_macro_f1 = fit_biases(log_probs, gold, score)
+    biased = apply_label_biases(np.exp(log_probs), biases)
+    certain = fit_certain_action(biased, gold, prompt) if prompt.categories else None
+    if certain is not None:
+        dev_macro_f1 = _macro_f1(_with_certain_action(biased, prompt, certain), gold, len(labels))
     fitted_for = "" if objective == MACRO_F1 else f", fitted for {objective}"
     return LabelCalibration(
         model_sha256=student.model_id.sha256,
@@ -96,7 +110,43 @@ def fit_calibration(
         dev_sha256=examples_digest(dev),
         dev_macro_f1=dev_macro_f1,
         fitted_on=datetime.now(UTC).date(),
+        certain_action=certain,
     )
+
+
+def fit_certain_action(biased: FloatArray, gold: IntArray, prompt: PromptVersion) -> CertainAction | None:
+    """The bound on P(default) up to which the most severe label is given unseen: the highest at which the
+    dev messages it is given to are harmful at least `AUTO_ACTION_PRECISION` of the time (0 where no bound
+    reaches it: then every such message goes to the next label). None for fewer than two held labels."""
+    labels = prompt.label_names
+    default = labels.index(prompt.default_label)
+    held = [label for label in labels if label != prompt.default_label]
+    if len(held) < 2:
+        return None
+    severe, otherwise = held[-1], held[-2]  # labels are listed least severe first
+    given = np.argmax(biased, axis=1) == labels.index(severe)
+    order = np.argsort(biased[given, default], kind="stable")
+    p_default = biased[given, default][order]
+    precision = np.cumsum(gold[given][order] != default) / np.arange(1, len(order) + 1)
+    reaching = np.flatnonzero(precision >= AUTO_ACTION_PRECISION)
+    if len(reaching) == 0:
+        return CertainAction(label=severe, otherwise=otherwise, max_default_probability=0.0, dev_precision=1.0)
+    last = int(reaching[-1])
+    bound = 1.0 if last == len(order) - 1 else float(p_default[last])
+    return CertainAction(
+        label=severe, otherwise=otherwise, max_default_probability=bound, dev_precision=float(precision[last])
+    )
+
+
+def _with_certain_action(biased: FloatArray, prompt: PromptVersion, certain: CertainAction) -> IntArray:
+    """The labels `biased` decides once the certain action softens what it is unsure of."""
+    labels = prompt.label_names
+    default = labels.index(prompt.default_label)
+    predicted: IntArray = np.argmax(biased, axis=1)
+    for row, label in enumerate(predicted):
+        if not certain.sure(labels[label], float(biased[row, default])):
+            predicted[row] = labels.index(certain.otherwise)
+    return predicted
 
 
 def examples_digest(examples: Sequence[Example]) -> str:

@@ -144,6 +144,12 @@ def calibrated(
     else:
         origin = f"biases carried by the prompt ({carried.dev_split}, {carried.fitted_on})"
     biases = ", ".join(f"{label} {bias:+.2f}" for label, bias in carried.label_biases.items())
+    certain = carried.certain_action
+    if certain is not None:
+        biases += (
+            f"; {certain.label} only where P({prompt.default_label}) <= {certain.max_default_probability:.3f}, "
+            f"else {certain.otherwise} (dev precision {certain.dev_precision:.2f})"
+        )
     return prompt, f"{origin}: {biases}"
 
 

@@ -24,6 +24,7 @@ from stream.student import Classification, decided_category
 
 DEMO_FILE = Path(__file__).parent / "data" / "demo_messages.jsonl"
 ALLOW = "allow"
+BLOCK = "block"  # removed without a person looking (review: held for one)
 HELD_KINDS = ("abusive", "spam")
 
 
@@ -79,18 +80,20 @@ def demo_gate(decisions: Sequence[Classification], categories: Callable[[str], s
 def hold_by_source(
     examples: Sequence[Example], decisions: Sequence[Classification], source_of: Callable[[Example], str]
 ) -> dict[str, dict[str, Any]]:
-    """Per source (and `all`): n, harmful held or benign allowed share, and the hold AUC."""
+    """Per source (and `all`): n, harmful held or benign allowed share, the share blocked (removed unseen),
+    and the hold AUC."""
     harmful = [example.label != ALLOW for example in examples]
     hold = [1.0 - decision.probabilities.get(ALLOW, 0.0) for decision in decisions]
     held = [decision.label != ALLOW for decision in decisions]
-    rows: dict[str, dict[str, Any]] = {"all": _row(harmful, hold, held, range(len(examples)))}
+    blocked = [decision.label == BLOCK for decision in decisions]
+    rows: dict[str, dict[str, Any]] = {"all": _row(harmful, hold, held, blocked, range(len(examples)))}
     by_source: dict[str, list[int]] = defaultdict(list)
     for index, example in enumerate(examples):
         by_source[source_of(example)].append(index)
     for source, indices in sorted(by_source.items()):
         kinds = {harmful[i] for i in indices}
         others = [i for i in range(len(examples)) if harmful[i] not in kinds] if len(kinds) == 1 else []
-        rows[source] = _row(harmful, hold, held, indices, others)
+        rows[source] = _row(harmful, hold, held, blocked, indices, others=others)
     return rows
 
 
@@ -112,7 +115,13 @@ def categories_named(
 
 
 def _row(
-    harmful: list[bool], hold: list[float], held: list[bool], indices: Sequence[int], others: Sequence[int] = ()
+    harmful: list[bool],
+    hold: list[float],
+    held: list[bool],
+    blocked: list[bool],
+    indices: Sequence[int],
+    *,
+    others: Sequence[int] = (),
 ) -> dict[str, Any]:
     chosen = [*indices, *others]
     row: dict[str, Any] = {"n": len(indices)}
@@ -120,8 +129,10 @@ def _row(
     good = [i for i in indices if not harmful[i]]
     if bad:
         row["harmful_held"] = round(sum(held[i] for i in bad) / len(bad), 3)
+        row["harmful_blocked"] = round(sum(blocked[i] for i in bad) / len(bad), 3)
     if good:
         row["benign_allowed"] = round(sum(not held[i] for i in good) / len(good), 3)
+        row["benign_blocked"] = round(sum(blocked[i] for i in good) / len(good), 3)
     auc = binary_auc([harmful[i] for i in chosen], [hold[i] for i in chosen])
     row["hold_auc"] = None if auc is None else round(auc, 3)
     return row
@@ -131,10 +142,12 @@ def gate_sections(
     sources: dict[str, dict[str, Any]], gate: DemoGate | None, named: dict[str, dict[str, int]] | None = None
 ) -> list[list[str]]:
     """The report's Markdown sections for all three."""
-    table = ["## What a moderator sees: per source", "", "| source | n | harmful held | benign allowed | hold AUC |"]
-    table.append("|---|---|---|---|---|")
+    table = ["## What a moderator sees: per source", ""]
+    table.append("| source | n | harmful held | benign allowed | harmful blocked | benign blocked | hold AUC |")
+    table.append("|---|---|---|---|---|---|---|")
     for source, row in sources.items():
-        cells = [row.get("harmful_held", ""), row.get("benign_allowed", ""), row.get("hold_auc", "")]
+        names = ("harmful_held", "benign_allowed", "harmful_blocked", "benign_blocked", "hold_auc")
+        cells = [row.get(name, "") for name in names]
         table.append(f"| {source} | {row['n']} | " + " | ".join("" if c is None else str(c) for c in cells) + " |")
     sections = [table]
     if named:

@@ -197,7 +197,7 @@ def _print_results(console: Console, samples: list[dict[str, Any]], outputs: Out
         probabilities = " ".join(f"{label}={p:.2f}" for label, p in decision.probabilities.items())
         table.add_row(
             sample["metadata"]["sample_kind"],
-            decision.label,
+            decision.label + (" (unsure)" if decision.unsure else ""),
             decision.category or "",
             f"{decision.probabilities[decision.label]:.2f}",
             probabilities,
@@ -233,7 +233,12 @@ def _print_report(
         f"  {len(decided)} messages decided; {len(outputs.dead_letters)} malformed records dead-lettered "
         f"({', '.join(f'{reason} {n}' for reason, n in sorted(reasons.items())) or 'none'})"
     )
-    console.print(f"  allowed {labels['allow']} · held for review {labels['review']} · blocked {labels['block']}")
+    unsure = sum(decision.unsure for _kind, decision in decided)
+    console.print(
+        f"  allowed {labels['allow']} · held for review {labels['review']}"
+        + (f" ({unsure} of them a block the student was not sure of)" if unsure else "")
+        + f" · blocked {labels['block']}"
+    )
     shares = [
         f"benign {by_kind.get('benign', Counter())['allow']}/{sum(by_kind.get('benign', Counter()).values())} allowed"
     ] + [

@@ -5,6 +5,7 @@ from schemas.decisions import CascadeRecord, EngineRecord, ModelId, ModerationDe
 from schemas.prompts import (
     CascadeThreshold,
     Category,
+    CertainAction,
     EvaluationRecord,
     Exemplar,
     Instruction,
@@ -21,6 +22,7 @@ __all__ = [
     "CascadeRecord",
     "CascadeThreshold",
     "Category",
+    "CertainAction",
     "DeadLetter",
     "DeadLetterReason",
     "EngineRecord",

@@ -69,6 +69,7 @@ class ModerationDecision(BaseModel):
     window: int = Field(default=0, ge=0)  # which of them decided
     normalized_chars: int = Field(default=0, ge=0)  # characters changed or removed before the student read it
     injection_markup: bool = False  # the text spelled out template markup or a cue's answer: held, never allowed
+    unsure: bool = False  # the category maps to block, but the student was not sure enough to act unseen: review
     served_as: str | None = None  # production, canary, pinned (PLD_PROMPT_FILE) or default (empty registry)
     source_partition: int | None = None  # where the request was read, so an audit can replay it
     source_offset: int | None = None

@@ -127,10 +127,31 @@ class Instruction(BaseModel):
         return cls(id=instruction_id(text, target_label), text=text, target_label=target_label, provenance=provenance)
 
 
+class CertainAction(BaseModel):
+    """The most severe action taken only where the student is sure (versions with a taxonomy).
+
+    A message the biased argmax gives `label` (block) whose P(default label) is above
+    `max_default_probability` gets `otherwise` (review) instead: a person looks at it rather than it being
+    removed unseen. Fitted on dev: the highest bound at which the dev messages still given `label` are
+    harmful at least `dev_precision` of the time (`distiller.calibration.AUTO_ACTION_PRECISION`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    label: Label
+    otherwise: Label
+    max_default_probability: float = Field(ge=0.0, le=1.0)
+    dev_precision: float = Field(ge=0.0, le=1.0)
+
+    def sure(self, label: str, default_probability: float) -> bool:
+        """False where `label` is this action's and the message is too likely to be fine to take it unseen."""
+        return label != self.label or default_probability <= self.max_default_probability
+
+
 class LabelCalibration(BaseModel):
     """Per-label decision biases for one student model and scoring mode, fitted on a dev split.
 
-    The student adds each bias to its label's log-probability and takes the argmax (both modes)."""
+    The student adds each bias to its label's log-probability and takes the argmax (both modes); with a
+    `certain_action`, the most severe label only where the student is sure of it."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -142,6 +163,7 @@ class LabelCalibration(BaseModel):
     dev_sha256: Sha256
     dev_macro_f1: float = Field(ge=0.0, le=1.0)
     fitted_on: date
+    certain_action: CertainAction | None = None
 
     @field_validator("label_biases")
     @classmethod
@@ -290,7 +312,7 @@ class PromptVersion(BaseModel):
         evaluations: list[EvaluationRecord],
         cascades: list[CascadeThreshold],
     ) -> str:
-        measured: list[Any] = [c.model_dump(mode="json") for c in calibrations]
+        measured: list[Any] = [c.model_dump(mode="json", exclude_none=True) for c in calibrations]
         if evaluations or cascades:  # a calibrated version without evaluations keeps the name it always had
             measured = [measured, [e.model_dump(mode="json") for e in evaluations]]
         if cascades:  # likewise for versions without a cascade
@@ -362,6 +384,9 @@ class PromptVersion(BaseModel):
         for calibration in self.calibrations:
             if sorted(calibration.label_biases) != sorted(names):
                 raise ValueError(f"calibration biases {sorted(calibration.label_biases)} do not match labels {names}")
+            certain = calibration.certain_action
+            if certain is not None and not {certain.label, certain.otherwise} <= set(names) - {self.default_label}:
+                raise ValueError(f"a certain action's labels must be held labels of {names}, got {certain}")
 
 
 def canonical_sha256(content: dict[str, Any]) -> str:
@@ -369,6 +394,9 @@ def canonical_sha256(content: dict[str, Any]) -> str:
     normalised = _PromptContent.model_validate(content).model_dump(mode="json")
     if not normalised["calibrations"]:
         del normalised["calibrations"]  # versions from before calibrations existed keep their hash
+    for calibration in normalised.get("calibrations", []):
+        if calibration["certain_action"] is None:
+            del calibration["certain_action"]  # and calibrations from before certain actions existed
     if normalised["show_rules"]:
         del normalised["show_rules"]  # likewise for the default layout
     if normalised["scoring_mode"] is None:

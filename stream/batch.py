@@ -224,6 +224,7 @@ class BatchProcessor:
             window=result.window,
             normalized_chars=result.normalized_chars,
             injection_markup=result.injection_markup,
+            unsure=result.unsure,
             served_as=role.value,
             source_partition=record.partition,
             source_offset=record.offset,

@@ -32,6 +32,7 @@ class Classification:
     window: int = 0  # which window decided (the one most likely not the default label)
     normalized_chars: int = 0  # characters NFKC changed or invisible ones removed before reading
     injection_markup: bool = False  # the text spelled out template markup: held at least for review
+    unsure: bool = False  # the category's action (block) was softened to review: not sure enough to act unseen
     decided_by: ModelId | None = None  # in a cascade, the model that decided (None: the student's own model)
 
 

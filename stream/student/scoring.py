@@ -28,6 +28,11 @@ Label biases: when the prompt version carries a `LabelCalibration` for this mode
 (fitted by `pld eval` on a dev split), each label's bias is added to its log-probability and the
 label is the argmax of the result, in both modes; cited rules are then those that target that label
 (single_pass: above uniform; rule_check: fired). Without one, the rules above apply unchanged.
+
+Certain action (single_pass with a taxonomy, when the calibration carries one): the most severe label
+(block) is given only where the message's P(default) is at most the bound fitted on dev; above it the
+message gets the next label (review) with the same category and citations, so a person looks at a
+message the student is unsure of instead of it being removed unseen.
 """
 
 import math
@@ -36,7 +41,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from schemas import PromptVersion, ScoringMode
+from schemas import CertainAction, PromptVersion, ScoringMode
 from stream.student.errors import InferenceError
 from stream.student.label_scoring import Probabilities, apply_label_biases, calibrate, first_token_ids, softmax
 from stream.student.llama_context import Branch, Logits
@@ -68,6 +73,7 @@ class Scorer:
     prompt: PromptVersion
     branches: list[Branch]
     label_biases: Probabilities | None = None
+    certain_action: CertainAction | None = None
     content_free: list[Probabilities] = field(default_factory=list)
 
     def calibrate_with(self, content_free_logits: Sequence[Sequence[Logits]]) -> None:
@@ -86,7 +92,7 @@ class Scorer:
         if self.mode is ScoringMode.SINGLE_PASS and self.prompt.categories:
             calibrated[-1] = softmax(logits[-1])  # the category cue is read as it is: see the module's docstring
         if self.mode is ScoringMode.SINGLE_PASS:
-            return _single_pass(self.prompt, calibrated, self.label_biases)
+            return _single_pass(self.prompt, calibrated, self.label_biases, self.certain_action)
         return _rule_check(self.prompt, calibrated, self.label_biases)
 
 
@@ -109,7 +115,9 @@ def build_scorer(mode: ScoringMode, prompt: PromptVersion, tokenize: Tokenize, m
     else:
         yes_no = first_token_ids([YES, NO], plain, "answer")
         branches = [Branch(tokenize(rule_question(i, ins), True), yes_no) for i, ins in enumerate(prompt.instructions)]
-    return Scorer(mode, prompt, branches, _label_biases(prompt, model_sha256, mode))
+    calibration = prompt.calibration_for(model_sha256, mode)
+    certain_action = calibration.certain_action if calibration is not None and prompt.categories else None
+    return Scorer(mode, prompt, branches, _label_biases(prompt, model_sha256, mode), certain_action)
 
 
 def category_names(prompt: PromptVersion) -> list[str]:
@@ -125,13 +133,21 @@ def _label_biases(prompt: PromptVersion, model_sha256: str, mode: ScoringMode) -
 
 
 def _single_pass(
-    prompt: PromptVersion, calibrated: list[Probabilities], biases: Probabilities | None
+    prompt: PromptVersion,
+    calibrated: list[Probabilities],
+    biases: Probabilities | None,
+    certain_action: CertainAction | None = None,
 ) -> Classification:
     labels = prompt.label_names
     label_probs = by_taxonomy(prompt, calibrated[0], calibrated[-1]) if prompt.categories else calibrated[0]
     label_probs = label_probs if biases is None else apply_label_biases(label_probs, biases)
     label = labels[int(np.argmax(label_probs))]
     category = _category(prompt, label, calibrated[-1]) if prompt.categories else None
+    decided = label  # the category's action: its rules are the ones cited, even where the label is softened
+    p_default = float(label_probs[labels.index(prompt.default_label)])
+    unsure = certain_action is not None and not certain_action.sure(label, p_default)
+    if certain_action is not None and unsure:
+        label = certain_action.otherwise
     scores: dict[str, float] = {}
     cited: list[str] = []
     if prompt.instructions and prompt.show_rules:
@@ -142,7 +158,7 @@ def _single_pass(
         cited = [
             ins.id
             for ins, p in ranked
-            if ins.target_label == label and p > uniform and (not prompt.categories or ins.category == category)
+            if ins.target_label == decided and p > uniform and (not prompt.categories or ins.category == category)
         ][:MAX_CITED]
     return Classification(
         label=label,
@@ -150,6 +166,7 @@ def _single_pass(
         instruction_ids=cited,
         instruction_scores=unit_scores(scores),
         category=category,
+        unsure=unsure,
     )
 
 

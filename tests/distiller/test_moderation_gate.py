@@ -14,7 +14,8 @@ def decision(label: str, p_allow: float, rules: tuple[str, ...] = ()) -> Classif
 
 
 def test_hold_by_source_scores_each_source_against_the_other_kind() -> None:
-    """A harmful-only source is scored against every benign message; shares are per source."""
+    """A harmful-only source is scored against every benign message; shares are per source, blocked (removed
+    unseen) apart from held."""
     examples = [
         Example("a", "x", "block", group="donotanswer|a"),
         Example("b", "y", "block", group="donotanswer|b"),
@@ -23,8 +24,8 @@ def test_hold_by_source_scores_each_source_against_the_other_kind() -> None:
     ]
     decisions = [decision("block", 0.1), decision("allow", 0.6), decision("allow", 0.9), decision("review", 0.4)]
     rows = hold_by_source(examples, decisions, lambda e: e.group.split("|")[0])
-    assert rows["donotanswer"] == {"n": 2, "harmful_held": 0.5, "hold_auc": 0.75}
-    assert rows["chatter"] == {"n": 2, "benign_allowed": 0.5, "hold_auc": 0.75}
+    assert rows["donotanswer"] == {"n": 2, "harmful_held": 0.5, "harmful_blocked": 0.5, "hold_auc": 0.75}
+    assert rows["chatter"] == {"n": 2, "benign_allowed": 0.5, "benign_blocked": 0.0, "hold_auc": 0.75}
     assert rows["all"]["hold_auc"] == 0.75
 
 

@@ -1,11 +1,13 @@
 """PromptVersion: canonical hashing, stable instruction ids and consistency checks."""
 
+from datetime import date
+
 import pytest
 from pydantic import ValidationError
 
-from schemas import Category, Instruction, PromptVersion
+from schemas import Category, CertainAction, Instruction, LabelCalibration, PromptVersion, ScoringMode
 from schemas.prompts import LabelDefinition, instruction_id
-from tests.schemas.helpers import PROVENANCE, make_prompt
+from tests.schemas.helpers import PROVENANCE, make_prompt, taxonomy_prompt
 
 
 def test_round_trip_keeps_hash() -> None:
@@ -81,3 +83,24 @@ def test_a_taxonomy_maps_categories_to_actions_and_rules_name_theirs() -> None:
         base.variant("bad", categories=categories, instructions=[rule.model_copy(update={"category": "spam"})])
     with pytest.raises(ValidationError, match="not one of"):
         base.variant("bad", categories=[Category(name="spam", action="delete", description="x")])
+
+
+def test_a_certain_action_is_hashed_only_when_set_and_names_held_labels() -> None:
+    """A calibration without a certain action hashes and names the version as before it existed; one with it
+    changes both; a certain action must soften a held label into another held label."""
+    prompt = taxonomy_prompt()
+    calibration = LabelCalibration(
+        model_sha256="a" * 64, scoring_mode=ScoringMode.SINGLE_PASS, label_biases={"allow": 0.0, "review": 0.5,
+        "block": -0.5}, dev_split="dev", dev_examples=10, dev_sha256="b" * 64, dev_macro_f1=0.8,
+        fitted_on=date(2026, 12, 4),
+    )  # fmt: skip
+    plain = prompt.with_calibration(calibration)
+    stored = plain.model_dump(mode="json")
+    del stored["calibrations"][0]["certain_action"]  # as a file written before certain actions existed
+    assert PromptVersion.model_validate(stored).sha256 == plain.sha256
+    certain = CertainAction(label="block", otherwise="review", max_default_probability=0.05, dev_precision=0.96)
+    softened = prompt.with_calibration(calibration.model_copy(update={"certain_action": certain}))
+    assert (softened.sha256, softened.version) != (plain.sha256, plain.version)
+    wrong = calibration.model_copy(update={"certain_action": certain.model_copy(update={"otherwise": "allow"})})
+    with pytest.raises(ValueError, match="held labels"):
+        prompt.with_calibration(wrong)

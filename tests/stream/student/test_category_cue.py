@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from schemas import CertainAction
 from stream.student.prompt_format import NO_CATEGORY, NO_CATEGORY_DESCRIPTION, render_prefix
 from stream.student.scoring import _single_pass, category_names
 from tests.schemas.helpers import make_prompt, taxonomy_prompt
@@ -76,3 +77,23 @@ def test_the_prefix_lists_the_taxonomy_only_when_the_version_has_one() -> None:
     assert "Categories:" not in plain
     assert "(threat)" not in plain
     assert category_names(taxonomy_prompt()) == ["threat", "spam", "sexual", NO_CATEGORY]
+
+
+def test_an_unsure_block_goes_to_review_with_its_category_and_its_rules() -> None:
+    """With a certain action (block only where P(allow) <= 0.05), a threat the cues give P(allow) 0.1 is
+    reviewed, still named a threat and citing the threat rule; a sure one (P(allow) 0.01) is blocked; a
+    message the taxonomy sends to review or allows is untouched."""
+    prompt = taxonomy_prompt()
+    certain = CertainAction(label="block", otherwise="review", max_default_probability=0.05, dev_precision=0.96)
+    letters = [0.8, 0.1, 0.1]
+
+    def decide_with(label: list[float], categories: list[float]) -> tuple[str, str | None, list[str], bool]:
+        cues = [np.array(label), np.array(letters), np.array(categories)]
+        result = _single_pass(prompt, cues, None, certain)
+        return result.label, result.category, result.instruction_ids, result.unsure
+
+    threat_rule = prompt.instructions[0].id
+    assert decide_with([0.1, 0.1, 0.8], [0.8, 0.05, 0.05, 0.1]) == ("review", "threat", [threat_rule], True)
+    assert decide_with([0.01, 0.01, 0.98], [0.98, 0.005, 0.005, 0.01]) == ("block", "threat", [threat_rule], False)
+    assert decide_with([0.1, 0.45, 0.45], [0.05, 0.05, 0.85, 0.05])[::3] == ("review", False)
+    assert decide_with([0.8, 0.1, 0.1], [0.1, 0.1, 0.1, 0.7])[::3] == ("allow", False)
