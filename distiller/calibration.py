@@ -26,8 +26,7 @@ import numpy.typing as npt
 
 from distiller.examples import Example
 from schemas import CertainAction, LabelCalibration, PromptVersion
-from stream.student import LOG_FLOOR, Classification, StudentModel
-from stream.student.label_scoring import apply_label_biases
+from stream.student import LOG_FLOOR, Classification, StudentModel, apply_label_biases
 
 BIAS_GRID = np.linspace(-3.0, 3.0, 25)
 PASSES = 3

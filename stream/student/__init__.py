@@ -30,7 +30,7 @@ from stream.student.factory import (
     fast_student_settings,
     resolve_model_file,
 )
-from stream.student.label_scoring import LOG_FLOOR
+from stream.student.label_scoring import LOG_FLOOR, apply_label_biases
 from stream.student.model_file import ModelFile, default_model_file, model_file_at, sha256_of
 from stream.student.prompt_format import RULE_LETTERS, chat_format_for, label_cue, message_end, render_prefix
 from stream.student.protocol import Classification, DecodeStrategy, StudentModel, decided_category
@@ -105,6 +105,7 @@ __all__ = [
     "Vocabulary",
     "WheelDownloadError",
     "WholePromptModel",
+    "apply_label_biases",
     "assemble",
     "build_served_student",
     "build_student",
