@@ -141,11 +141,9 @@ def _with_certain_action(biased: FloatArray, prompt: PromptVersion, certain: Cer
     """The labels `biased` decides once the certain action softens what it is unsure of."""
     labels = prompt.label_names
     default = labels.index(prompt.default_label)
-    predicted: IntArray = np.argmax(biased, axis=1)
-    for row, label in enumerate(predicted):
-        if not certain.sure(labels[label], float(biased[row, default])):
-            predicted[row] = labels.index(certain.otherwise)
-    return predicted
+    decided = [labels[index] for index in np.argmax(biased, axis=1)]
+    softened = [certain.label_for(label, float(p)) for label, p in zip(decided, biased[:, default], strict=True)]
+    return np.array([labels.index(label) for label in softened], dtype=np.int64)
 
 
 def examples_digest(examples: Sequence[Example]) -> str:

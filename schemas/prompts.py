@@ -142,9 +142,12 @@ class CertainAction(BaseModel):
     max_default_probability: float = Field(ge=0.0, le=1.0)
     dev_precision: float = Field(ge=0.0, le=1.0)
 
-    def sure(self, label: str, default_probability: float) -> bool:
-        """False where `label` is this action's and the message is too likely to be fine to take it unseen."""
-        return label != self.label or default_probability <= self.max_default_probability
+    def label_for(self, label: str, default_probability: float) -> str:
+        """The label a message decided `label` gets: `otherwise` where `label` is this action's and the message
+        is too likely to be fine to take it unseen, else `label` itself."""
+        if label == self.label and default_probability > self.max_default_probability:
+            return self.otherwise
+        return label
 
 
 class LabelCalibration(BaseModel):

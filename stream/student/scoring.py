@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from schemas import CertainAction, PromptVersion, ScoringMode
+from schemas import CertainAction, LabelCalibration, PromptVersion, ScoringMode
 from stream.student.errors import InferenceError
 from stream.student.label_scoring import Probabilities, apply_label_biases, calibrate, first_token_ids, softmax
 from stream.student.llama_context import Branch, Logits
@@ -117,7 +117,7 @@ def build_scorer(mode: ScoringMode, prompt: PromptVersion, tokenize: Tokenize, m
         branches = [Branch(tokenize(rule_question(i, ins), True), yes_no) for i, ins in enumerate(prompt.instructions)]
     calibration = prompt.calibration_for(model_sha256, mode)
     certain_action = calibration.certain_action if calibration is not None and prompt.categories else None
-    return Scorer(mode, prompt, branches, _label_biases(prompt, model_sha256, mode), certain_action)
+    return Scorer(mode, prompt, branches, _label_biases(prompt, calibration), certain_action)
 
 
 def category_names(prompt: PromptVersion) -> list[str]:
@@ -125,8 +125,7 @@ def category_names(prompt: PromptVersion) -> list[str]:
     return [category.name for category in prompt.categories] + [NO_CATEGORY]
 
 
-def _label_biases(prompt: PromptVersion, model_sha256: str, mode: ScoringMode) -> Probabilities | None:
-    calibration = prompt.calibration_for(model_sha256, mode)
+def _label_biases(prompt: PromptVersion, calibration: LabelCalibration | None) -> Probabilities | None:
     if calibration is None:
         return None
     return np.array([calibration.label_biases[name] for name in prompt.label_names], dtype=np.float64)
@@ -144,10 +143,8 @@ def _single_pass(
     label = labels[int(np.argmax(label_probs))]
     category = _category(prompt, label, calibrated[-1]) if prompt.categories else None
     decided = label  # the category's action: its rules are the ones cited, even where the label is softened
-    p_default = float(label_probs[labels.index(prompt.default_label)])
-    unsure = certain_action is not None and not certain_action.sure(label, p_default)
-    if certain_action is not None and unsure:
-        label = certain_action.otherwise
+    if certain_action is not None:
+        label = certain_action.label_for(label, float(label_probs[labels.index(prompt.default_label)]))
     scores: dict[str, float] = {}
     cited: list[str] = []
     if prompt.instructions and prompt.show_rules:
@@ -166,7 +163,7 @@ def _single_pass(
         instruction_ids=cited,
         instruction_scores=unit_scores(scores),
         category=category,
-        unsure=unsure,
+        unsure=label != decided,
     )
 
 
