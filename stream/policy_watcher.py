@@ -240,7 +240,7 @@ class PolicyWatcher:
     def _listen(self) -> None:
         while not self._stop.is_set():
             try:
-                pubsub = self._registry.client.pubsub()  # type: ignore[no-untyped-call]
+                pubsub = self._registry.client.pubsub()  # type: ignore[no-untyped-call,unused-ignore]  # typed from redis 8.2
                 pubsub.subscribe(self._registry.keys.changes())
                 self._wake.set()  # (re)subscribed: look once, notices may have been missed meanwhile
                 while not self._stop.is_set():

@@ -46,7 +46,7 @@ def test_versions_are_immutable_and_intact(client: redis.Redis) -> None:
 def test_pointer_moves_are_recorded_and_announced(client: redis.Redis) -> None:
     """publish, canary, promote and rollback move pointers atomically, each with a history entry and a notice."""
     registry = PromptRegistry(client, PUBLISHER)
-    listener = client.pubsub()  # type: ignore[no-untyped-call]
+    listener = client.pubsub()  # type: ignore[no-untyped-call,unused-ignore]  # typed from redis 8.2
     listener.subscribe(KEYS.changes())
     v1, v2 = starter_prompt(), make_prompt(version="v2")
     registry.publish(v1, Pointer.PRODUCTION, who="ana", why="first policy")
@@ -159,7 +159,7 @@ def test_the_worker_acl_user_reads_and_subscribes_but_cannot_write(client: redis
     as_worker = redis.Redis.from_url(url, username=WORKER_USER, password=ops_redis.local_password())
     worker = PromptRegistry(as_worker, WORKER)
     assert worker.get("v1").version == "v1"
-    listener = as_worker.pubsub()  # type: ignore[no-untyped-call]
+    listener = as_worker.pubsub()  # type: ignore[no-untyped-call,unused-ignore]  # typed from redis 8.2
     listener.subscribe(KEYS.changes())
     assert listener.get_message(timeout=1) is not None
     with pytest.raises(PromptStoreError, match=r"NOPERM|permission"):
