@@ -78,7 +78,7 @@ def run_peers_bench(settings: WorkerSettings, slots: Sequence[int] = SLOTS) -> d
     student = build_student(settings, prompt)
     try:
         one_process = _engine(student, texts)
-        engine = _served_engine(settings, texts, model.path.stat().st_size, one_process)
+        engine = _served_engine(settings, texts, student, model.path.stat().st_size, one_process)
         figures: dict[str, Any] = {"messages": len(texts), "threads": settings.n_threads, "engine": engine}
         figures["engine_one_process"] = one_process
         figures["engine_msgs_per_s"] = engine["msgs_per_s"]
@@ -110,14 +110,14 @@ def run_peers_bench(settings: WorkerSettings, slots: Sequence[int] = SLOTS) -> d
 
 
 def _served_engine(
-    settings: WorkerSettings, texts: list[str], model_bytes: int, one_process: dict[str, Any]
+    settings: WorkerSettings, texts: list[str], student: LlamaStudent, model_bytes: int, one_process: dict[str, Any]
 ) -> dict[str, Any]:
     """The engine laid out as `pld worker` serves it here: its decoding processes (`stream/processes.py`), each
-    deciding its share; the one-process figure when the plan is one process."""
+    deciding a share of equal decoded tokens; the one-process figure when the plan is one process."""
     plan = plan_for(settings, model_bytes)
     if plan.processes == 1:
         return one_process | {"processes": 1, "threads_per_process": settings.n_threads}
-    served = run_engine_processes(settings, texts, plan.processes, plan.threads)
+    served = run_engine_processes(settings, texts, plan.processes, plan.threads, student.decoded_token_count)
     same = sum(a == b for a, b in zip(served["labels"], one_process["labels"], strict=True)) / len(texts)
     return served | {"label_agreement_with_one_process": same}
 
