@@ -38,15 +38,13 @@ from ops.llama_build import CHOSEN_VARIANT
 from ops.llama_server import build_server
 from pld.bench.batches import BATCH, MS_PER_S, timed_labels
 from pld.bench.engine_processes import run_engine_processes
+from pld.bench.prefill_limit import prefill_limit
 from pld.bench.quantiles import P99, quantile
 from pld.traffic import sample_texts
 from stream.processes import plan_for
 from stream.prompts import default_prompt
 from stream.settings import WorkerSettings
 from stream.student import (
-    MAX_SEQUENCES,
-    ContextSettings,
-    LlamaContext,
     LlamaStudent,
     WholePromptModel,
     build_student,
@@ -102,7 +100,8 @@ def run_peers_bench(settings: WorkerSettings, slots: Sequence[int] = SLOTS) -> d
         whole_prompts = [student.branch_sequences(text)[0] for text in texts[:NAIVE_MESSAGES]]
     finally:
         student.close()
-    figures |= _limit(settings, whole_prompts[0], tokens_per_msg, engine["msgs_per_s"])
+    layout = (engine["processes"], engine["threads_per_process"])
+    figures |= prefill_limit(settings, whole_prompts[0], tokens_per_msg, engine["msgs_per_s"], layout)
     figures["naive"] = _naive(settings, whole_prompts)
     figures["peers"] = {name: run["msgs_per_s"] for name, run in peers.items()} | {
         "naive (whole prompt per message)": figures["naive"]["msgs_per_s"]
@@ -260,27 +259,6 @@ async def _label_from_text(client: httpx.AsyncClient, student: LlamaStudent, tex
         [first] = reply.json()["choices"][0]["logprobs"]["top_logprobs"]
         branch_logprobs.append(first)
     return student.classify_from_token_texts(branch_logprobs).label
-
-
-def _limit(settings: WorkerSettings, sequence: list[int], tokens_per_msg: float, engine_rate: float) -> dict[str, Any]:
-    """The rate this CPU's raw prefill (one long sequence in one call) allows for the tokens a message costs
-    after the cached prefix, and the engine's fraction of it."""
-    context = ContextSettings(n_ctx=settings.n_ctx, n_seq_max=MAX_SEQUENCES, n_threads=settings.n_threads)
-    llama = LlamaContext(checked_model_file(settings).path, context)
-    try:
-        llama.evaluate_prefix(sequence)  # warm-up
-        started = time.perf_counter()
-        llama.evaluate_prefix(sequence)
-        prefill_rate = len(sequence) / (time.perf_counter() - started)
-    finally:
-        llama.close()
-    limit = prefill_rate / tokens_per_msg
-    return {
-        "raw_prefill_tok_per_s": prefill_rate,
-        "tokens_per_msg": tokens_per_msg,
-        "limit_msgs_per_s": limit,
-        "fraction_of_limit": engine_rate / limit,
-    }
 
 
 def _naive(settings: WorkerSettings, whole_prompts: list[list[int]]) -> dict[str, Any]:
