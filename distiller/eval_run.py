@@ -3,7 +3,7 @@
 import json
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from distiller.examples import Dataset, Example, Split
 from distiller.metrics import evaluate
 from distiller.moderation_contrast import source_function
 from distiller.moderation_gate import categories_named, demo_gate, gate_sections, hold_by_source
+from distiller.one_pass_vs_cot import comparison_notes, score_on_slice, teacher_slice
 from distiller.pipeline import DistillSettings, make_teacher
 from distiller.provenance import run_provenance
 from distiller.rationales import CollectionStats, SampleSpec, sample_rationale
@@ -113,21 +114,20 @@ def run_eval(settings: EvalSettings) -> dict[str, Any]:
         f"the PLD decisions come from prompt version {pld.prompt.version} (sha256 {pld.prompt.sha256[:12]}), "
         f"written to {SERVED_PROMPT_FILE}: serve that file and a worker decides exactly as reported",
     ]
+    one_pass_vs_cot: dict[str, Any] = {}
     if settings.teacher is not None:
-        teacher_result, teacher_notes = _teacher_system(settings, dataset, list(splits.test[: settings.teacher_limit]))
+        teacher_result, one_pass_vs_cot = _teacher_part(settings, dataset, splits, pld)
         systems.append(teacher_result)
-        notes += teacher_notes
+        notes += one_pass_vs_cot.pop("notes")
     systems += reference_systems(dataset, dataset.split(Split.TRAIN), splits.test)
-    rows: list[AblationRow] = []
-    parts: dict[str, float] = {}
-    if settings.with_ablation:
-        for name, variant in _parts(pld_prompt).items():
-            system = run_student_system(name, settings.student, variant, splits).result
-            systems.append(system)
-            parts[_PART_KEYS[name]] = system.metrics.macro_f1
-        rows = ablation(settings.student, pld_prompt, splits, pld.result.metrics.macro_f1)
+    part_systems, parts, rows = (
+        _ablation_part(settings, pld_prompt, splits, pld) if settings.with_ablation else ([], {}, [])
+    )
+    systems += part_systems
     summary = summary_json(systems, BASELINE, PLD, TEACHER if settings.teacher else None, len(splits.test))
     summary |= parts
+    if one_pass_vs_cot:
+        summary["one_pass_vs_cot"] = one_pass_vs_cot
     overview = _overview(settings, dataset, splits, pld.prompt)
     notes.append(f"demo gate of the baseline (same student): {baseline_gate.counts()}")
     write_report(
@@ -153,6 +153,19 @@ def run_eval(settings: EvalSettings) -> dict[str, Any]:
     }
     (settings.out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _ablation_part(
+    settings: EvalSettings, pld_prompt: PromptVersion, splits: EvalSplits, pld: FittedSystem
+) -> tuple[list[SystemResult], dict[str, float], list[AblationRow]]:
+    """The prompt's parts (rules only, exemplars only) as systems with their macro-F1 for the summary, and the
+    per-rule ablation rows."""
+    systems, parts = [], {}
+    for name, variant in _parts(pld_prompt).items():
+        system = run_student_system(name, settings.student, variant, splits).result
+        systems.append(system)
+        parts[_PART_KEYS[name]] = system.metrics.macro_f1
+    return systems, parts, ablation(settings.student, pld_prompt, splits, pld.result.metrics.macro_f1)
 
 
 _PART_KEYS = {RULES_ONLY: "rules_only_macro_f1", EXEMPLARS_ONLY: "exemplars_only_macro_f1"}
@@ -237,8 +250,34 @@ def _check_labels(dataset: Dataset, prompt: PromptVersion) -> None:
         raise ValueError(f"prompt labels {prompt.label_names} differ from the dataset's {dataset.label_names}")
 
 
-def _teacher_system(settings: EvalSettings, dataset: Dataset, test: list[Example]) -> tuple[SystemResult, list[str]]:
-    """The teacher answering with CoT, greedy, on the first `teacher_limit` test examples (cached)."""
+def _teacher_part(
+    settings: EvalSettings, dataset: Dataset, splits: EvalSplits, pld: FittedSystem
+) -> tuple[SystemResult, dict[str, Any]]:
+    """The teacher with CoT on a slice of test, and the PLD student's test decisions scored beside it on the
+    same items: the teacher's system, and the comparison's figures for the summary (report lines under
+    `notes`, teacher notes included)."""
+    items = teacher_slice(splits.test, settings.teacher_limit, dataset.default_label)
+    teacher_result, teacher_predicted, teacher_notes = _teacher_system(settings, dataset, items)
+    decided = {example.id: decision.label for example, decision in zip(splits.test, pld.decisions, strict=True)}
+    labels, default = dataset.label_names, dataset.default_label
+    scores = [
+        score_on_slice(
+            "PLD student, one pass", items, [decided[example.id] for example in items], labels,
+            default_label=default, ms_per_message=pld.result.latency_ms_per_message,
+        ),
+        score_on_slice(
+            "teacher, chain-of-thought", items, teacher_predicted, labels,
+            default_label=default, ms_per_message=teacher_result.latency_ms_per_message,
+        ),
+    ]  # fmt: skip
+    comparison = {"items": len(items), "scores": [asdict(score) for score in scores]}
+    return teacher_result, comparison | {"notes": teacher_notes + comparison_notes(items, scores, default)}
+
+
+def _teacher_system(
+    settings: EvalSettings, dataset: Dataset, test: list[Example]
+) -> tuple[SystemResult, list[str], list[str]]:
+    """The teacher answering with CoT, greedy, on `test` (a slice of the test split; cached), and its labels."""
     # Beside the prompt, so every student's evaluation reuses the teacher's (slow) test answers; the
     # distiller never reads this file: it only asks about training examples.
     cache = TeacherCache(settings.prompt.with_suffix(".teacher-eval.jsonl"))
@@ -259,12 +298,13 @@ def _teacher_system(settings: EvalSettings, dataset: Dataset, test: list[Example
     unparsed = sum(reply.predicted is None for reply in replies)
     predicted = [reply.predicted or dataset.default_label for reply in replies]
     metrics = evaluate([ex.label for ex in test], predicted, dataset.label_names)
-    note = f"{teacher.id}, greedy CoT on the first {len(test)} test examples; {unparsed} unparsed -> default label"
+    note = f"{teacher.id}, greedy CoT on {len(test)} test examples (harmful and benign in turn)"
+    note += f"; {unparsed} unparsed -> default label"
     if latency is None:
         note += f"; {stats.cache_hits} answers from the recorded cache, so no latency"
     result = SystemResult(TEACHER, metrics, latency, note)
-    return result, [f"teacher evaluated on {len(test)} of the test examples (slow on CPU); gap_closed compares "
-                    "macro-F1 measured on different sample sizes"]  # fmt: skip
+    return result, predicted, [f"teacher evaluated on {len(test)} of the test examples (slow on CPU); gap_closed "
+                               "compares macro-F1 measured on different sample sizes"]  # fmt: skip
 
 
 def _overview(settings: EvalSettings, dataset: Dataset, splits: EvalSplits, prompt: PromptVersion) -> dict[str, object]:
