@@ -13,14 +13,20 @@ read.
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from distiller.calibration import fit_calibration
+import numpy as np
+import numpy.typing as npt
+
+from distiller.calibration import MACRO_F1, fit_calibration, log_probabilities
 from distiller.examples import Example
-from distiller.metrics import evaluate
-from schemas import PromptVersion, ScoringMode
-from stream.student import Classification, LlamaStudent, StudentSettings, build_student
+from distiller.metrics import binary_auc, evaluate
+from schemas import LabelCalibration, PromptVersion, ScoringMode
+from stream.student import Classification, LlamaStudent, StudentSettings, apply_label_biases, build_student
 
 MIN_GAIN = 0.005
 DEFAULT_MAX_DROPS = 6
+HOLD_AUC = "hold-auc"  # ROC AUC of P(review) + P(block) against harmful: what the moderation targets rank by
+ABLATION_OBJECTIVES = (MACRO_F1, HOLD_AUC)
+AUC_BOOTSTRAP = 1000
 Progress = Callable[[str], None]
 
 
@@ -105,10 +111,11 @@ def _without(prompt: PromptVersion, index: int) -> PromptVersion:
 
 
 class _Scorer:
-    """Dev macro-F1 of a prompt on the one student, after fitting label biases on dev."""
+    """Dev macro-F1 of a prompt on the one student, after fitting label biases on dev; the same trial's hold
+    AUC on request."""
 
     def __init__(self, student: LlamaStudent, dev: Sequence[Example], dataset_name: str, report: SelectionReport):
-        self._last: tuple[PromptVersion, list[Classification]] | None = None
+        self._last: tuple[PromptVersion, list[Classification], LabelCalibration] | None = None
         self._student = student
         self._dev = dev
         self._dataset_name = dataset_name
@@ -118,38 +125,83 @@ class _Scorer:
         self._student.use_prompt(prompt)
         decisions = self._student.classify([example.text for example in self._dev])
         self._report.trials += 1
-        self._last = (prompt, decisions)
-        return fit_calibration(decisions, self._dev, prompt, self._student, self._dataset_name).dev_macro_f1
+        calibration = fit_calibration(decisions, self._dev, prompt, self._student, self._dataset_name)
+        self._last = (prompt, decisions, calibration)
+        return calibration.dev_macro_f1
 
     def noise(self) -> float:
         """Half the width of the bootstrap 95% interval of the last scored prompt's dev macro-F1."""
         if self._last is None:
             return 0.0
-        prompt, decisions = self._last
+        prompt, decisions, _ = self._last
         gold = [example.label for example in self._dev]
         low, high = evaluate(gold, [d.label for d in decisions], prompt.label_names).macro_f1_ci
         return (high - low) / 2
 
+    def hold_auc(self) -> float | None:
+        """The last trial's ROC AUC of calibrated P(held) = 1 - P(default) against the harmful dev examples."""
+        harmful, held = self._held_scores()
+        return binary_auc(list(harmful), list(held))
+
+    def hold_auc_noise(self, seed: int = 0) -> float:
+        """Half the width of the bootstrap 95% interval of the last trial's hold AUC."""
+        harmful, held = self._held_scores()
+        rng = np.random.default_rng(seed)
+        values = []
+        for _ in range(AUC_BOOTSTRAP):
+            picked = rng.integers(0, len(harmful), len(harmful))
+            auc = binary_auc(list(harmful[picked]), list(held[picked]))
+            if auc is not None:
+                values.append(auc)
+        if not values:
+            return 0.0
+        low, high = np.percentile(values, [2.5, 97.5])
+        return float(high - low) / 2
+
+    def _held_scores(self) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
+        if self._last is None:
+            return np.zeros(0, dtype=bool), np.zeros(0)
+        prompt, decisions, calibration = self._last
+        labels = prompt.label_names
+        biases = np.array([calibration.label_biases[label] for label in labels])
+        calibrated = apply_label_biases(np.exp(log_probabilities(decisions, labels)), biases)
+        default = labels.index(prompt.default_label)
+        harmful = np.array([example.label != prompt.default_label for example in self._dev], dtype=bool)
+        return harmful, 1.0 - calibrated[:, default]
+
 
 @dataclass(frozen=True)
 class RuleDelta:
-    """What removing one rule costs on dev: the score without it, and full minus that."""
+    """What removing one rule costs on dev: the macro-F1 and hold AUC without it, and full minus each."""
 
     instruction_id: str
     text: str
     category: str | None
     score_without: float
     delta: float
+    hold_auc_without: float | None = None
+    hold_auc_delta: float | None = None
+
+    def gain(self, objective: str) -> float:
+        """The delta that `objective` (one of `ABLATION_OBJECTIVES`) keeps a rule by."""
+        if objective == HOLD_AUC:
+            return self.hold_auc_delta if self.hold_auc_delta is not None else 0.0
+        return self.delta
 
 
 @dataclass
 class AblationReport:
-    """Selection by ablation: the full prompt's score, each rule's delta, what was kept and its score."""
+    """Selection by ablation: the full prompt's scores (macro-F1 and hold AUC, each with its bootstrap
+    half-width), each rule's deltas, the objective that chose what is kept, and the kept prompt's scores."""
 
+    objective: str = MACRO_F1
     full_score: float = 0.0
     noise: float = 0.0
+    full_hold_auc: float | None = None
+    hold_auc_noise: float = 0.0
     deltas: list[RuleDelta] = field(default_factory=list)
     kept_score: float = 0.0
+    kept_hold_auc: float | None = None
     dropped: list[str] = field(default_factory=list)
 
 
@@ -159,38 +211,79 @@ def prune_by_ablation(
     dev: Sequence[Example],
     dataset_name: str,
     progress: Progress = lambda _line: None,
+    *,
+    objective: str = MACRO_F1,
 ) -> tuple[PromptVersion, AblationReport]:
     """The prompt without every rule whose removal does not lower the dev score (delta <= 0): one trial per
     rule and one for the result, where backward elimination needs one per rule per round. What is kept has a
-    positive ablation delta each, measured against the full prompt; the report has every delta. When the
-    pruned prompt scores below the full one (rules that cost nothing alone carried the others), or nothing
+    positive ablation delta each in `objective` (macro-F1, or the hold AUC that moderation's targets rank
+    by), measured against the full prompt; the report has both deltas of every rule. When the pruned prompt
+    scores below the full one in `objective` (rules that cost nothing alone carried the others), or nothing
     is left, the full prompt is kept and nothing is dropped."""
-    report = AblationReport()
+    report = AblationReport(objective=objective)
     base = prompt.without_calibrations()
     student = build_student(settings, base)
     try:
         score = _Scorer(student, dev, dataset_name, SelectionReport())
         report.full_score = score(base)
         report.noise = score.noise()
-        progress(f"ablation: dev macro-F1 {report.full_score:.3f} with {len(base.instructions)} rules")
+        report.full_hold_auc = score.hold_auc()
+        report.hold_auc_noise = score.hold_auc_noise()
+        progress(
+            f"ablation: dev macro-F1 {report.full_score:.3f} (+-{report.noise:.3f}), hold AUC "
+            f"{_shown(report.full_hold_auc)} (+-{report.hold_auc_noise:.3f}) with {len(base.instructions)} rules"
+        )
         for index, instruction in enumerate(base.instructions):
             without = score(_without(base, index))
+            auc_without = score.hold_auc()
             delta = RuleDelta(
-                instruction.id, instruction.text, instruction.category, without, report.full_score - without
+                instruction.id,
+                instruction.text,
+                instruction.category,
+                without,
+                report.full_score - without,
+                auc_without,
+                _difference(report.full_hold_auc, auc_without),
             )
             report.deltas.append(delta)
             progress(
-                f"ablation: without {instruction.id} ({instruction.category}) {without:.3f}, delta {delta.delta:+.3f}"
+                f"ablation: without {instruction.id} ({instruction.category}) macro-F1 {without:.3f}, delta "
+                f"{delta.delta:+.3f}; hold AUC {_shown(auc_without)}, delta {_shown(delta.hold_auc_delta, sign=True)}"
             )
-        keep = {delta.instruction_id for delta in report.deltas if delta.delta > 0}
+        keep = {delta.instruction_id for delta in report.deltas if delta.gain(objective) > 0}
         report.dropped = [ins.id for ins in base.instructions if ins.id not in keep]
         kept = base.variant(base.version, instructions=[ins for ins in base.instructions if ins.id in keep])
-        report.kept_score = score(kept) if kept.instructions else report.full_score
-        progress(f"ablation: kept {len(kept.instructions)} rules, dev macro-F1 {report.kept_score:.3f}")
+        if kept.instructions:
+            report.kept_score, report.kept_hold_auc = score(kept), score.hold_auc()
+        else:
+            report.kept_score, report.kept_hold_auc = report.full_score, report.full_hold_auc
+        progress(
+            f"ablation: kept {len(kept.instructions)} rules by {objective}, dev macro-F1 {report.kept_score:.3f}, "
+            f"hold AUC {_shown(report.kept_hold_auc)}"
+        )
     finally:
         student.close()
-    if not kept.instructions or report.kept_score < report.full_score:
+    if not kept.instructions or _objective_score(report, objective, kept=True) < _objective_score(
+        report, objective, kept=False
+    ):
         # Rules interact: the ones that each cost nothing alone may carry the rest together. Keep them all.
         report.dropped = []
         return base, report
     return kept, report
+
+
+def _objective_score(report: AblationReport, objective: str, *, kept: bool) -> float:
+    if objective == HOLD_AUC:
+        value = report.kept_hold_auc if kept else report.full_hold_auc
+        return value if value is not None else 0.0
+    return report.kept_score if kept else report.full_score
+
+
+def _difference(full: float | None, without: float | None) -> float | None:
+    return None if full is None or without is None else full - without
+
+
+def _shown(value: float | None, *, sign: bool = False) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:+.3f}" if sign else f"{value:.3f}"

@@ -7,7 +7,9 @@ from dataclasses import asdict
 
 from distiller.datasets import load_dataset, sample
 from distiller.eval_run import EvalSettings, run_eval
+from distiller.evaluation import demo_decisions
 from distiller.examples import Split
+from distiller.moderation_gate import demo_gate
 from distiller.pipeline import DistillSettings, distill
 from distiller.selection import prune_by_ablation
 from distiller.teacher import TeacherKind
@@ -61,11 +63,15 @@ def run_select(args: argparse.Namespace) -> int:
     dataset = load_dataset(args.dataset, student.cache_dir)
     prompt = load_prompt_file(args.prompt)
     dev = sample(dataset.split(Split.DEV), args.dev_limit)
-    pruned, report = prune_by_ablation(prompt, student, dev, dataset.name, progress=_progress)
+    pruned, report = prune_by_ablation(prompt, student, dev, dataset.name, progress=_progress, objective=args.objective)
     pruned = pruned.variant(args.version or args.out.stem)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(pruned.model_dump(mode="json"), indent=2) + "\n")
     summary = {"dataset": dataset.name, "dev_examples": len(dev), "student": student.student, **asdict(report)}
+    if pruned.instructions:  # the demo gate beside the selection's metrics (what a moderator would see)
+        gate = demo_gate(demo_decisions(student, pruned), pruned.category_of)
+        summary["demo_gate_uncalibrated"] = {"counts": gate.counts(), "labels": gate.labels}
+        _progress(f"demo gate of the written prompt (uncalibrated): {gate.counts()} {gate.labels}")
     args.out.with_suffix(".selection.json").write_text(json.dumps(summary, indent=2) + "\n")
     sys.stdout.write(json.dumps(summary, indent=2) + "\n")
     return 0

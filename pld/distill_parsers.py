@@ -4,6 +4,7 @@ import argparse
 from pathlib import Path
 
 from distiller.calibration import MACRO_F1, OBJECTIVES
+from distiller.selection import ABLATION_OBJECTIVES
 from distiller.teacher import TeacherKind
 from schemas import ScoringMode
 from stream.student import StudentName
@@ -86,6 +87,13 @@ def add_select_parser(commands: "argparse._SubParsersAction[argparse.ArgumentPar
     parser.add_argument("--student", help=f"{' | '.join(STUDENTS)} | a GGUF path (default: PLD_STUDENT)")
     parser.add_argument("--dev-limit", type=int, default=150, help="dev examples scored per trial")
     parser.add_argument("--version", help="the pruned version's name (default: the output file's stem)")
+    parser.add_argument(
+        "--objective",
+        choices=list(ABLATION_OBJECTIVES),
+        default=MACRO_F1,
+        help="the dev score a rule must raise to be kept (both are reported; hold-auc: ROC AUC of "
+        "P(review) + P(block) against harmful, what moderation's targets rank by)",
+    )
 
 
 def add_contrast_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
