@@ -16,7 +16,7 @@ import numpy as np
 
 from distiller.errors import TeacherError
 from distiller.examples import Dataset
-from distiller.mining import Embed, Pattern
+from distiller.mining import Embed, Pattern, centred_similarities
 from distiller.rationales import CollectionStats, SampleSpec, cached_or_asked
 from distiller.teacher import ChatMessage, Teacher
 from distiller.teacher_cache import CacheKey, TeacherCache
@@ -88,15 +88,21 @@ def fallback_rule(pattern: Pattern) -> str:
 
 
 def merge(candidates: Sequence[Candidate], embed: Embed) -> tuple[list[Candidate], list[str]]:
-    """Drop duplicates and conflicts, best-scored first; return the survivors and what was dropped, as notes."""
+    """Drop duplicates and conflicts, best-scored first; return the survivors and what was dropped, as notes.
+
+    Duplicates are judged on the rules' conditions (without "If the" and ", label it X"), by the same
+    centred cosine the miner groups steps with: raw LM embeddings of any two rules of this shape are alike
+    (the v4 run merged "asks for advice on how to communicate with a friend" into "asks about the causes of
+    mental illness"). Conditions identical once normalised are duplicates whatever the embedding says."""
     ranked = sorted(candidates, key=lambda c: -c.pattern.score)
     if not ranked:
         return [], []
-    vectors = embed([c.text for c in ranked])
+    conditions = [condition_of(c.text) for c in ranked]
+    similarities = centred_similarities(embed(conditions))
     kept: list[int] = []
     notes: list[str] = []
     for i, candidate in enumerate(ranked):
-        verdict = _clash(i, ranked, kept, vectors)
+        verdict = _clash(i, ranked, kept, similarities, conditions)
         if verdict is None:
             kept.append(i)
             continue
@@ -107,11 +113,21 @@ def merge(candidates: Sequence[Candidate], embed: Embed) -> tuple[list[Candidate
     return [ranked[i] for i in kept], notes
 
 
-def _clash(i: int, ranked: Sequence[Candidate], kept: list[int], vectors: np.ndarray) -> tuple[int, str] | None:
+def condition_of(rule: str) -> str:
+    """A rule's condition, lowercased, without "If the message/text" and ", label it X"."""
+    match = RULE_SHAPE.match(rule.strip().rstrip("."))
+    condition = (match["condition"] if match else rule).strip().lower()
+    return re.sub(r"^the (message|text|sentence|post)\s+", "", condition)
+
+
+def _clash(
+    i: int, ranked: Sequence[Candidate], kept: list[int], similarities: np.ndarray, conditions: Sequence[str]
+) -> tuple[int, str] | None:
     for j in kept:
         same_label = ranked[i].target_label == ranked[j].target_label
         same_category = ranked[i].pattern.category == ranked[j].pattern.category  # hate is no duplicate of spam
-        if same_label and same_category and float(vectors[i] @ vectors[j]) >= DUPLICATE_SIMILARITY:
+        alike = conditions[i] == conditions[j] or float(similarities[i, j]) >= DUPLICATE_SIMILARITY
+        if same_label and same_category and alike:
             return j, "duplicate"
         shared = ranked[i].example_ids & ranked[j].example_ids
         if not same_label and len(shared) >= CONFLICT_OVERLAP * len(ranked[i].example_ids):

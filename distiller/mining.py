@@ -99,7 +99,7 @@ def mine_patterns(
     """Group similar steps and rank the groups; groups under `min_support` examples or `min_purity` are dropped."""
     if not steps:
         return []
-    similarities = _centred_similarities(embed([step.text for step in steps]))
+    similarities = centred_similarities(embed([step.text for step in steps]))
     if not per_label:
         patterns = [
             _pattern([steps[i] for i in members], similarities, members)
@@ -141,7 +141,7 @@ def _labelled_pattern(
     )
 
 
-def _centred_similarities(vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+def centred_similarities(vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     """Cosine similarities after removing the mean direction (raw LM embeddings are all alike)."""
     centred = vectors - vectors.mean(axis=0, keepdims=True)
     norms = np.linalg.norm(centred, axis=1, keepdims=True)

@@ -6,13 +6,15 @@ another label ("If the text does not contain any harmful content, label it harmf
 with a note saying what the teacher read. Replies are cached like rationales.
 
 With a taxonomy the check is stricter: the teacher is asked which *category* the condition describes,
-and it must be the rule's own; and a generic rule, whose condition names nothing a reader can check
+and it must be the rule's own, or another category of the same action, under which the rule is then
+filed (the teacher's reading is the check); and a generic rule, whose condition names nothing a reader can check
 beyond "harmful" or "inappropriate" content, is dropped before any teacher is asked.
 """
 
 import hashlib
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 
 from distiller.abstraction import RULE_SHAPE, Candidate
 from distiller.errors import TeacherError
@@ -71,17 +73,25 @@ def verify(
     if teacher is None or cache is None:
         return list(candidates), [*notes, "rules not verified: no teacher"]
     kept = []
+    actions = {category.name: category.action for category in dataset.categories}
     for candidate in candidates:
         if dataset.categories and candidate.pattern.category:
             category = _category_of_condition(candidate, dataset, teacher, cache)
-            if category is None or category == candidate.pattern.category:
+            mined_in = candidate.pattern.category
+            if category is None or category == mined_in:
                 kept.append(candidate)
                 if category is None:
                     notes.append(f"kept unverified (the teacher gave no clear category): '{candidate.text}'")
+            elif actions.get(category) == candidate.target_label:
+                # Read as another category of the same action ("requests help with violence against people",
+                # mined in dangerous, read as threat): the rule stands, filed where the teacher reads it.
+                kept.append(replace(candidate, pattern=replace(candidate.pattern, category=category)))
+                notes.append(
+                    f"re-filed under {category} (mined in {mined_in}, the teacher reads it so): '{candidate.text}'"
+                )
             else:
                 notes.append(
-                    f"dropped: the teacher reads the condition as {category}, not {candidate.pattern.category}: "
-                    f"'{candidate.text}'"
+                    f"dropped: the teacher reads the condition as {category}, not {mined_in}: '{candidate.text}'"
                 )
             continue
         read_as = _label_of_condition(candidate, dataset, teacher, cache)

@@ -1,7 +1,11 @@
 """Abstraction: teacher rules validated, fallback rules, duplicates merged and conflicts resolved."""
 
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
 
 from distiller.abstraction import abstract, fallback_rule, merge, valid_rule
 from distiller.mining import Pattern, Step
@@ -78,3 +82,27 @@ def test_a_pattern_mined_in_a_category_asks_for_one_concrete_rule_of_it(tmp_path
     prompt = teacher.calls[0].messages[-1].content
     assert "category 'threat' (Threats of violence against people)" in prompt
     assert "Never write a generic rule" in prompt
+
+
+def alike_embeddings(texts: Sequence[str]) -> npt.NDArray[np.float32]:
+    """Word counts on top of one large shared direction, as raw LM embeddings are: every pair has cosine > 0.9."""
+    words = bag_of_words(texts)
+    shared = np.zeros((len(texts), 1), dtype=np.float32) + 4.0
+    rows = np.hstack([words, shared])
+    unit: npt.NDArray[np.float32] = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    return unit
+
+
+def test_rules_are_duplicates_by_their_conditions_not_by_their_shared_shape() -> None:
+    """Three allow rules whose raw embeddings are all alike: the two about different things both stay, the one
+    that only rewords a kept condition's template merges into it."""
+    illness = pattern("The message asks about the causes of mental illness.", "unrelated", ["a"])
+    friend = pattern("The message asks how to make up with a friend.", "unrelated", ["b"])
+    reworded = pattern("The text asks about the causes of mental illness.", "unrelated", ["c"])
+    candidates = abstract([illness, friend, reworded], DATASET, None, None)
+    raw = alike_embeddings([c.text for c in candidates])
+    assert float(raw[0] @ raw[1]) > 0.9
+    kept, notes = merge(candidates, alike_embeddings)
+    assert [c.pattern for c in kept] == [illness, friend]
+    assert kept[0].example_ids == {"a", "c"}
+    assert len(notes) == 1

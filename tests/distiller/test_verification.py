@@ -65,6 +65,7 @@ TAXONOMY = replace(
 )
 WEAPONS = "If the message asks how to build a weapon at home, label it block."
 SLUR = "If the message calls a group of people vermin, label it block."
+WEATHER = "If the message complains about rainy weather, label it block."
 GENERIC = "If the message contains harmful, offensive or inappropriate content, label it block."
 
 
@@ -74,19 +75,33 @@ def categorised(text: str, category: str) -> Candidate:
 
 
 def reads_categories(request: CompletionRequest) -> str:
-    """A teacher that files weapons under dangerous and everything else under hate."""
-    category = "dangerous" if "weapon" in request.messages[-1].content.split("property:")[1] else "hate"
+    """A teacher that files weapons under dangerous, the weather under none and everything else under hate."""
+    condition = request.messages[-1].content.split("property:")[1]
+    category = "dangerous" if "weapon" in condition else "none" if "weather" in condition else "hate"
     return f"That is {category}.\nAnswer: {category}"
 
 
 def test_with_a_taxonomy_a_rule_must_read_as_its_own_category(tmp_path: Path) -> None:
-    """The teacher is asked for the condition's category; a rule filed under another one is dropped."""
+    """The teacher is asked for the condition's category; a rule it reads as another category of the same
+    action is filed there, and one it reads as a category of another action (here `none`) is dropped."""
     teacher = FakeTeacher(reads_categories)
     cache = TeacherCache(tmp_path / "cache.jsonl")
-    candidates = [categorised(WEAPONS, "dangerous"), categorised(SLUR, "hate"), categorised(WEAPONS, "hate")]
+    candidates = [
+        categorised(WEAPONS, "dangerous"),
+        categorised(SLUR, "hate"),
+        categorised(WEAPONS, "hate"),
+        categorised(WEATHER, "hate"),
+    ]
     kept, notes = verify(candidates, TAXONOMY, teacher, cache)
-    assert [(c.text, c.pattern.category) for c in kept] == [(WEAPONS, "dangerous"), (SLUR, "hate")]
-    assert notes == [f"dropped: the teacher reads the condition as dangerous, not hate: '{WEAPONS}'"]
+    assert [(c.text, c.pattern.category) for c in kept] == [
+        (WEAPONS, "dangerous"),
+        (SLUR, "hate"),
+        (WEAPONS, "dangerous"),
+    ]
+    assert notes == [
+        f"re-filed under dangerous (mined in hate, the teacher reads it so): '{WEAPONS}'",
+        f"dropped: the teacher reads the condition as none, not hate: '{WEATHER}'",
+    ]
     assert "dangerous, hate, none" in teacher.calls[0].messages[-1].content
 
 
