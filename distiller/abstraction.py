@@ -24,6 +24,14 @@ from distiller.teacher_cache import CacheKey, TeacherCache
 MAX_RULE_WORDS = 40
 MAX_RULE_TOKENS = 120
 DUPLICATE_SIMILARITY = 0.9
+DUPLICATE_WORD_OVERLAP = 0.5  # Jaccard of two conditions' content words at which they say the same thing
+# Words every rule condition is built from: they say nothing about what the rule checks.
+_FILLER_WORDS = (
+    "a an the and or of to in on for with by any some its it is are be this that which who whether if "
+    "message messages text asks ask asking contains contain containing includes including about mentions "
+    "mention discusses discuss specific simple form type kind"
+)
+FILLER_WORDS = frozenset(_FILLER_WORDS.split())
 CONFLICT_OVERLAP = 0.5
 ABSTRACTION_SAMPLE = 1000  # sample_index used for abstraction calls in the teacher cache
 SYSTEM = "You write concise, general annotation guidelines."
@@ -90,10 +98,13 @@ def fallback_rule(pattern: Pattern) -> str:
 def merge(candidates: Sequence[Candidate], embed: Embed) -> tuple[list[Candidate], list[str]]:
     """Drop duplicates and conflicts, best-scored first; return the survivors and what was dropped, as notes.
 
-    Duplicates are judged on the rules' conditions (without "If the" and ", label it X"), by the same
-    centred cosine the miner groups steps with: raw LM embeddings of any two rules of this shape are alike
-    (the v4 run merged "asks for advice on how to communicate with a friend" into "asks about the causes of
-    mental illness"). Conditions identical once normalised are duplicates whatever the embedding says."""
+    Duplicates are judged on the rules' conditions (without "If the" and ", label it X"): by the share of
+    content words they have in common (`DUPLICATE_WORD_OVERLAP`: "asks for medical advice" and "is asking for
+    medical advice, medication, or medical procedures"), or by the same centred cosine the miner groups steps
+    with. Raw LM embeddings of any two rules of this shape are alike (the v4 run merged "asks for advice on
+    how to communicate with a friend" into "asks about the causes of mental illness"), and even centred
+    they rank "a simple question about a pharmacist" nearer "a simple greeting" than the two medical-advice
+    rules to each other, so the cosine is kept only for near-identical wording."""
     ranked = sorted(candidates, key=lambda c: -c.pattern.score)
     if not ranked:
         return [], []
@@ -120,13 +131,23 @@ def condition_of(rule: str) -> str:
     return re.sub(r"^the (message|text|sentence|post)\s+", "", condition)
 
 
+def word_overlap(first: str, second: str) -> float:
+    """Jaccard overlap of two conditions' content words (1.0 for two conditions of filler words only)."""
+    words = [set(re.findall(r"[a-z]+", text.lower())) - FILLER_WORDS for text in (first, second)]
+    union = words[0] | words[1]
+    return len(words[0] & words[1]) / len(union) if union else 1.0
+
+
 def _clash(
     i: int, ranked: Sequence[Candidate], kept: list[int], similarities: np.ndarray, conditions: Sequence[str]
 ) -> tuple[int, str] | None:
     for j in kept:
         same_label = ranked[i].target_label == ranked[j].target_label
         same_category = ranked[i].pattern.category == ranked[j].pattern.category  # hate is no duplicate of spam
-        alike = conditions[i] == conditions[j] or float(similarities[i, j]) >= DUPLICATE_SIMILARITY
+        alike = (
+            word_overlap(conditions[i], conditions[j]) >= DUPLICATE_WORD_OVERLAP
+            or float(similarities[i, j]) >= DUPLICATE_SIMILARITY
+        )
         if same_label and same_category and alike:
             return j, "duplicate"
         shared = ranked[i].example_ids & ranked[j].example_ids

@@ -7,7 +7,15 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from distiller.abstraction import abstract, fallback_rule, merge, valid_rule
+from distiller.abstraction import (
+    DUPLICATE_WORD_OVERLAP,
+    abstract,
+    condition_of,
+    fallback_rule,
+    merge,
+    valid_rule,
+    word_overlap,
+)
 from distiller.mining import Pattern, Step
 from distiller.teacher_cache import TeacherCache
 from distiller.testing import FakeTeacher
@@ -106,3 +114,12 @@ def test_rules_are_duplicates_by_their_conditions_not_by_their_shared_shape() ->
     assert [c.pattern for c in kept] == [illness, friend]
     assert kept[0].example_ids == {"a", "c"}
     assert len(notes) == 1
+
+
+def test_conditions_naming_the_same_content_words_are_duplicates() -> None:
+    """Two medical-advice rules say the same thing; a pharmacist question and a greeting share only filler."""
+    medical = "If the message asks for medical advice, label it allow."
+    longer = "If the message is asking for medical advice, medication, or medical procedures, label it allow."
+    assert word_overlap(condition_of(medical), condition_of(longer)) >= DUPLICATE_WORD_OVERLAP
+    pharmacist = condition_of("If the message is a simple question about a pharmacist, label it allow.")
+    assert word_overlap(pharmacist, condition_of("If the message is a simple greeting, label it allow.")) == 0.0
