@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from distiller.calibration import MACRO_F1, fit_calibration, log_probabilities
+from distiller.calibration import HOLD_AUC, MACRO_F1, fit_calibration, log_probabilities
 from distiller.examples import Example
 from distiller.metrics import binary_auc, evaluate
 from schemas import LabelCalibration, PromptVersion, ScoringMode
@@ -24,8 +24,6 @@ from stream.student import Classification, LlamaStudent, StudentSettings, apply_
 
 MIN_GAIN = 0.005
 DEFAULT_MAX_DROPS = 6
-HOLD_AUC = "hold-auc"  # ROC AUC of P(review) + P(block) against harmful: what the moderation targets rank by
-ABLATION_OBJECTIVES = (MACRO_F1, HOLD_AUC)
 AUC_BOOTSTRAP = 1000
 Progress = Callable[[str], None]
 
@@ -183,7 +181,7 @@ class RuleDelta:
     hold_auc_delta: float | None = None
 
     def gain(self, objective: str) -> float:
-        """The delta that `objective` (one of `ABLATION_OBJECTIVES`) keeps a rule by."""
+        """The delta that `objective` (one of `distiller.calibration.ABLATION_OBJECTIVES`) keeps a rule by."""
         if objective == HOLD_AUC:
             return self.hold_auc_delta if self.hold_auc_delta is not None else 0.0
         return self.delta

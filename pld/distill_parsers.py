@@ -3,8 +3,7 @@
 import argparse
 from pathlib import Path
 
-from distiller.calibration import MACRO_F1, OBJECTIVES
-from distiller.selection import ABLATION_OBJECTIVES
+from distiller.calibration import ABLATION_OBJECTIVES, MACRO_F1, OBJECTIVES
 from distiller.teacher import TeacherKind
 from schemas import ScoringMode
 from stream.student import StudentName

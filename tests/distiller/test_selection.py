@@ -2,8 +2,9 @@
 
 import pytest
 
+from distiller.calibration import ABLATION_OBJECTIVES, HOLD_AUC
 from distiller.examples import Example
-from distiller.selection import ABLATION_OBJECTIVES, HOLD_AUC, prune_by_ablation
+from distiller.selection import prune_by_ablation
 from pld.traffic import sample_messages
 from stream.prompts import starter_prompt
 from tests.conftest import StudentSettingsFactory
