@@ -199,6 +199,23 @@ def binary_auc(positive: list[bool], scores: list[float]) -> float | None:
     return _binary_auc(flags, np.array(scores, dtype=np.float64))
 
 
+def binary_auc_ci(positive: list[bool], scores: list[float], bootstrap: int = 1000, seed: int = 0) -> Interval | None:
+    """Percentile CI of `binary_auc` over `bootstrap` item resamples (those lacking either kind are skipped);
+    None unless both kinds are present."""
+    flags = np.array(positive, dtype=bool)
+    values = np.array(scores, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    aucs = []
+    for _ in range(bootstrap):
+        picked = rng.integers(0, flags.size, flags.size)
+        if flags[picked].any() and not flags[picked].all():
+            aucs.append(_binary_auc(flags[picked], values[picked]))
+    if not aucs:
+        return None
+    low, high = np.percentile(aucs, _CI_PERCENTILES)
+    return float(low), float(high)
+
+
 def _binary_auc(positive: npt.NDArray[np.bool_], scores: FloatArray) -> float:
     """ROC AUC of `scores` separating `positive` items from the rest (both must be non-empty)."""
     n_pos = int(positive.sum())

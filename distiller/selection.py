@@ -18,13 +18,12 @@ import numpy.typing as npt
 
 from distiller.calibration import HOLD_AUC, MACRO_F1, fit_calibration, log_probabilities
 from distiller.examples import Example
-from distiller.metrics import binary_auc, evaluate
+from distiller.metrics import binary_auc, binary_auc_ci, evaluate
 from schemas import LabelCalibration, PromptVersion, ScoringMode
 from stream.student import Classification, LlamaStudent, StudentSettings, apply_label_biases, build_student
 
 MIN_GAIN = 0.005
 DEFAULT_MAX_DROPS = 6
-AUC_BOOTSTRAP = 1000
 Progress = Callable[[str], None]
 
 
@@ -141,20 +140,11 @@ class _Scorer:
         harmful, held = self._held_scores()
         return binary_auc(list(harmful), list(held))
 
-    def hold_auc_noise(self, seed: int = 0) -> float:
+    def hold_auc_noise(self) -> float:
         """Half the width of the bootstrap 95% interval of the last trial's hold AUC."""
         harmful, held = self._held_scores()
-        rng = np.random.default_rng(seed)
-        values = []
-        for _ in range(AUC_BOOTSTRAP):
-            picked = rng.integers(0, len(harmful), len(harmful))
-            auc = binary_auc(list(harmful[picked]), list(held[picked]))
-            if auc is not None:
-                values.append(auc)
-        if not values:
-            return 0.0
-        low, high = np.percentile(values, [2.5, 97.5])
-        return float(high - low) / 2
+        interval = binary_auc_ci(list(harmful), list(held))
+        return 0.0 if interval is None else (interval[1] - interval[0]) / 2
 
     def _held_scores(self) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
         if self._last is None:

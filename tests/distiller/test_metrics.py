@@ -6,6 +6,8 @@ import time
 import pytest
 
 from distiller.metrics import (
+    binary_auc,
+    binary_auc_ci,
     evaluate,
     gap_closed,
     intervals_disjoint,
@@ -185,3 +187,23 @@ def test_intervals_disjoint() -> None:
     assert intervals_disjoint((0.3, 0.4), (0.1, 0.2))
     assert not intervals_disjoint((0.1, 0.3), (0.2, 0.4))
     assert not intervals_disjoint((0.1, 0.2), (0.2, 0.4))
+
+
+def test_auc_interval_holds_the_estimate_and_narrows_with_more_items() -> None:
+    """The bootstrap interval of a binary AUC contains the point estimate and shrinks as n grows; one kind only
+    gives none."""
+    rng = random.Random(0)
+
+    def items(n: int) -> tuple[list[bool], list[float]]:
+        positive = [i % 2 == 0 for i in range(n)]
+        return positive, [rng.random() + (0.5 if flag else 0.0) for flag in positive]
+
+    small, large = items(40), items(400)
+    small_ci, large_ci = binary_auc_ci(*small), binary_auc_ci(*large)
+    assert small_ci is not None
+    assert large_ci is not None
+    estimate = binary_auc(*large)
+    assert estimate is not None
+    assert large_ci[0] <= estimate <= large_ci[1]
+    assert large_ci[1] - large_ci[0] < small_ci[1] - small_ci[0]
+    assert binary_auc_ci([True, True], [0.1, 0.2]) is None
