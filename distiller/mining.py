@@ -10,14 +10,16 @@ data has a taxonomy: "block" then splits into hate, threats, spam, ... and a rul
 so a label with few examples is not swallowed by the majority label's generic steps ("the message is neutral"); a
 pattern's purity is then measured against every step near its most central one, whatever its label
 (the share of those examples with the pattern's label), so logic shared by all labels ranks low. A
-label whose patterns all fall below `min_support` keeps its best pattern of at least
-`MIN_SUPPORT_FLOOR` examples: every label the data supports gets logic of its own.
+label whose patterns all fall below `min_support` keeps its best `FALLBACK_PATTERNS` patterns of at least
+`MIN_SUPPORT_FLOOR` examples, ranked (`Pattern.fallback`): every label the data supports gets logic of its
+own, and when verification rejects the best one ("asks about Kim Jong Un", mined in harassment), the next one
+stands in (`distiller.verification` keeps the best-ranked one that passes).
 """
 
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -26,6 +28,7 @@ Embed = Callable[[Sequence[str]], npt.NDArray[np.float32]]  # texts -> (n, d) un
 
 MIN_STEP_WORDS = 4
 MIN_SUPPORT_FLOOR = 2
+FALLBACK_PATTERNS = 3  # patterns kept for a label or category with none of `min_support`
 ANSWER_LINE = re.compile(r"^\s*(final\s+)?answer\s*[:\-]", re.IGNORECASE)
 NUMBERING = re.compile(r"^\s*(step\s*)?\d+\s*[.):\-]\s*", re.IGNORECASE)
 # Teachers title their steps ("Analyze the context", "Determine the label") before the reasoning itself.
@@ -64,6 +67,8 @@ class Pattern:
     support: int  # distinct supporting examples
     purity: float  # share of supporting examples whose gold label (category, when set) is the pattern's
     category: str = ""  # the taxonomy category the pattern was mined in, when the data has one
+    # Kept below `min_support`: the group it stands in for (as mined) and its rank there, 0 for the best.
+    fallback: tuple[str, int] | None = None
 
     @property
     def score(self) -> float:
@@ -115,7 +120,8 @@ def mine_patterns(
         sound = [p for p in patterns if p.purity >= min_purity]
         chosen = [p for p in sound if p.support >= min_support]
         floor = [p for p in sound if p.support >= MIN_SUPPORT_FLOOR]
-        kept += chosen or sorted(floor, key=lambda pattern: -pattern.score)[:1]
+        fallbacks = sorted(floor, key=lambda pattern: -pattern.score)[:FALLBACK_PATTERNS]
+        kept += chosen or [replace(pattern, fallback=(key, rank)) for rank, pattern in enumerate(fallbacks)]
     return sorted(kept, key=lambda pattern: (-pattern.score, pattern.representative[0]))
 
 

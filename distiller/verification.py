@@ -9,6 +9,9 @@ With a taxonomy the check is stricter: the teacher is asked which *category* the
 and it must be the rule's own, or another category of the same action, under which the rule is then
 filed (the teacher's reading is the check); and a generic rule, whose condition names nothing a reader can check
 beyond "harmful" or "inappropriate" content, is dropped before any teacher is asked.
+
+A label or category the miner found no well-supported logic for comes with a few ranked fallback rules
+(`Pattern.fallback`); of those, only the best-ranked one that passes is kept.
 """
 
 import hashlib
@@ -101,7 +104,26 @@ def verify(
                 notes.append(f"kept unverified (the teacher gave no clear label): '{candidate.text}'")
         else:
             notes.append(f"dropped: the teacher reads the condition as {read_as}, not its label: '{candidate.text}'")
-    return kept, notes
+    return first_fallbacks(kept, notes), notes
+
+
+def first_fallbacks(candidates: Sequence[Candidate], notes: list[str]) -> list[Candidate]:
+    """`candidates` with only the best-ranked fallback of each mined group left (noted in `notes`): the others
+    were kept only to stand in for it."""
+    best: dict[str, tuple[int, Candidate]] = {}
+    for candidate in candidates:
+        if candidate.pattern.fallback is not None:
+            group, rank = candidate.pattern.fallback
+            if group not in best or rank < best[group][0]:
+                best[group] = (rank, candidate)
+    kept = []
+    for candidate in candidates:
+        fallback = candidate.pattern.fallback
+        if fallback is None or best[fallback[0]][1] is candidate:
+            kept.append(candidate)
+        else:
+            notes.append(f"not needed: '{best[fallback[0]][1].text}' stands in for {fallback[0]}: '{candidate.text}'")
+    return kept
 
 
 def is_generic(rule: str) -> bool:

@@ -35,12 +35,19 @@ def test_similar_steps_of_one_label_group_and_rank_by_support() -> None:
     assert patterns[1].example_ids == ["u0", "u1", "u2"]
 
 
-def test_a_minority_label_keeps_its_best_pattern() -> None:
-    """A label whose logic falls under min_support still gets its best pattern of two or more examples."""
+def test_a_minority_label_keeps_its_best_patterns_as_ranked_fallbacks() -> None:
+    """A label whose logic falls under min_support still gets its best patterns of two or more examples, ranked,
+    so that verification can fall back on the next when it rejects the first; well-supported ones are no fallback."""
     steps = [Step("the text is a normal friendly question", f"a{i}", "allow", False) for i in range(6)]
     steps += [Step("the text asks how to build a weapon", f"b{i}", "block", False) for i in range(2)]
+    steps += [Step("a named person is called worthless", f"c{i}", "block", False) for i in range(2)]
+    steps += [Step("one lonely step about moving house", "d0", "block", False)]
     patterns = mine_patterns(steps, bag_of_words, similarity=0.5, min_support=3)
-    assert [(p.label, p.support) for p in patterns] == [("allow", 6), ("block", 2)]
+    assert [(p.label, p.support, p.fallback) for p in patterns] == [
+        ("allow", 6, None),
+        ("block", 2, ("block", 1)),
+        ("block", 2, ("block", 0)),
+    ]
 
 
 def test_pooled_mining_groups_every_label_together() -> None:

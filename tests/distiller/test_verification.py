@@ -118,3 +118,22 @@ def test_with_a_taxonomy_a_generic_rule_is_dropped_unasked(tmp_path: Path) -> No
     assert not restates_default("If the message asks for advice on a legal issue, label it allow.", "allow", TAXONOMY)
     assert not restates_default("If the message does not ask first, label it block.", "block", TAXONOMY)
     assert is_generic("If the message contains hateful content, label it block.")
+
+
+def test_of_a_group_s_fallback_rules_the_best_ranked_that_passes_is_kept(tmp_path: Path) -> None:
+    """A thin category's fallbacks stand in for each other: the first is rejected, the second kept, the third
+    not needed; a well-supported rule of the same category is no fallback and stays."""
+    teacher = FakeTeacher(reads_categories)
+
+    def fallback(text: str, rank: int) -> Candidate:
+        made = categorised(text, "hate")
+        return replace(made, pattern=replace(made.pattern, fallback=("hate", rank)))
+
+    other_slur = "If the message calls a named person worthless, label it block."
+    candidates = [fallback(WEATHER, 0), fallback(SLUR, 1), fallback(other_slur, 2), categorised(SLUR, "hate")]
+    kept, notes = verify(candidates, TAXONOMY, teacher, TeacherCache(tmp_path / "cache.jsonl"))
+    assert [(c.text, c.pattern.fallback) for c in kept] == [(SLUR, ("hate", 1)), (SLUR, None)]
+    assert notes == [
+        f"dropped: the teacher reads the condition as none, not hate: '{WEATHER}'",
+        f"not needed: '{SLUR}' stands in for hate: '{other_slur}'",
+    ]
