@@ -14,6 +14,7 @@ from typing import Any
 from distiller.abstraction import abstract, merge
 from distiller.assembly import AssemblySettings, assemble
 from distiller.datasets import load_dataset, sample
+from distiller.embedding_cache import CachedEmbedder
 from distiller.errors import TeacherError
 from distiller.evaluation import demo_decisions
 from distiller.examples import Dataset, Split
@@ -26,7 +27,7 @@ from distiller.teacher_cache import TeacherCache
 from distiller.teachers.local_llama import local_teacher
 from distiller.teachers.openai_compat import OpenAICompatibleTeacher, OpenAITeacherSettings
 from distiller.verification import verify
-from stream.student import StudentEmbedder, StudentSettings, checked_model_file, prefix_token_counter
+from stream.student import ModelFile, StudentEmbedder, StudentSettings, checked_model_file, prefix_token_counter
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ def distill(settings: DistillSettings, teacher: Teacher | None = None) -> dict[s
     )
     steps = steps_of(rationales, {example.id: example.category for example in train} if dataset.categories else {})
     student = checked_model_file(settings.student)
-    embedder = StudentEmbedder(student, settings.student.n_threads)
+    embedder = CachedEmbedder(StudentEmbedder(student, settings.student.n_threads), embeddings_dir(settings, student))
     try:
         patterns = mine_patterns(steps, embedder, settings.similarity, settings.min_support, settings.min_purity)
         candidates = abstract(patterns, dataset, teacher, cache)
@@ -137,6 +138,11 @@ def distill(settings: DistillSettings, teacher: Teacher | None = None) -> dict[s
     summary["notes"] = verify_notes + merge_notes + budget_notes + selection_notes
     settings.out.with_suffix(".summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def embeddings_dir(settings: DistillSettings, student: ModelFile) -> Path:
+    """Where the student's step embeddings are kept between runs (under the user's cache directory)."""
+    return settings.cache_dir / "embeddings" / student.sha256
 
 
 def described(dataset: Dataset, settings: DistillSettings) -> Dataset:
