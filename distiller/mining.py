@@ -11,9 +11,9 @@ so a label with few examples is not swallowed by the majority label's generic st
 pattern's purity is then measured against every step near its most central one, whatever its label
 (the share of those examples with the pattern's label), so logic shared by all labels ranks low. A
 label whose patterns all fall below `min_support` keeps its best `FALLBACK_PATTERNS` patterns of at least
-`MIN_SUPPORT_FLOOR` examples, ranked (`Pattern.fallback`): every label the data supports gets logic of its
-own, and when verification rejects the best one ("asks about Kim Jong Un", mined in harassment), the next one
-stands in (`distiller.verification` keeps the best-ranked one that passes).
+`MIN_SUPPORT_FLOOR` examples (`_fallbacks`), ranked (`Pattern.fallback`): every label the data supports gets
+logic of its own, and when verification rejects the best one ("asks about Kim Jong Un", mined in harassment),
+the next one stands in (`distiller.verification` keeps the best-ranked one that passes).
 """
 
 import re
@@ -29,6 +29,7 @@ Embed = Callable[[Sequence[str]], npt.NDArray[np.float32]]  # texts -> (n, d) un
 MIN_STEP_WORDS = 4
 MIN_SUPPORT_FLOOR = 2
 FALLBACK_PATTERNS = 3  # patterns kept for a label or category with none of `min_support`
+FALLBACK_LIFT = 2.0  # an impure fallback is at least this many times as pure as its group's share of examples
 ANSWER_LINE = re.compile(r"^\s*(final\s+)?answer\s*[:\-]", re.IGNORECASE)
 NUMBERING = re.compile(r"^\s*(step\s*)?\d+\s*[.):\-]\s*", re.IGNORECASE)
 # Teachers title their steps ("Analyze the context", "Determine the label") before the reasoning itself.
@@ -112,6 +113,8 @@ def mine_patterns(
         ]
         kept = [p for p in patterns if p.support >= min_support and p.purity >= min_purity]
         return sorted(kept, key=lambda pattern: (-pattern.score, pattern.representative[0]))
+    examples = {step.example_id: step.group for step in steps}
+    shares = {key: count / len(examples) for key, count in Counter(examples.values()).items()}
     kept = []
     for key in sorted({step.group for step in steps}):
         indices = [i for i, step in enumerate(steps) if step.group == key]
@@ -119,10 +122,22 @@ def mine_patterns(
         patterns = [_labelled_pattern(steps, similarities, [indices[m] for m in g], key, similarity) for g in groups]
         sound = [p for p in patterns if p.purity >= min_purity]
         chosen = [p for p in sound if p.support >= min_support]
-        floor = [p for p in sound if p.support >= MIN_SUPPORT_FLOOR]
-        fallbacks = sorted(floor, key=lambda pattern: -pattern.score)[:FALLBACK_PATTERNS]
+        fallbacks = _fallbacks(patterns, min_purity, base_rate=shares[key])
         kept += chosen or [replace(pattern, fallback=(key, rank)) for rank, pattern in enumerate(fallbacks)]
     return sorted(kept, key=lambda pattern: (-pattern.score, pattern.representative[0]))
+
+
+def _fallbacks(patterns: Sequence[Pattern], min_purity: float, base_rate: float) -> list[Pattern]:
+    """A thin group's stand-ins, best first: its sound patterns of `MIN_SUPPORT_FLOOR` examples, then (when
+    fewer than `FALLBACK_PATTERNS`) impure ones still `FALLBACK_LIFT` times as pure as the group's share of
+    examples. Steps embed by their wording as much as by their logic ("The text is asking about ..."), so a
+    group's well-supported logic can sit among other labels' steps: harassment's best group (8 examples,
+    "asks how to twist someone's words to make them appear racist") has purity 0.19, where harassment is 5%
+    of the examples. Verification still judges every rule made from them."""
+    floor = sorted((p for p in patterns if p.support >= MIN_SUPPORT_FLOOR), key=lambda pattern: -pattern.score)
+    sound = [p for p in floor if p.purity >= min_purity]
+    lifted = [p for p in floor if min_purity > p.purity >= FALLBACK_LIFT * base_rate]
+    return (sound + lifted)[:FALLBACK_PATTERNS]
 
 
 def _labelled_pattern(

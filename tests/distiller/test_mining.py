@@ -79,3 +79,15 @@ def test_with_a_taxonomy_each_category_is_mined_on_its_own() -> None:
     assert {(p.category, p.label, p.support) for p in patterns} == {("dangerous", "block", 3), ("hate", "block", 3)}
     dangerous = next(p for p in patterns if p.category == "dangerous")
     assert dangerous.purity == 0.75  # h9 reads like a weapons request but is filed under hate
+
+
+def test_an_impure_fallback_must_be_purer_than_its_groups_share_of_examples() -> None:
+    """A thin label's logic worded like other labels' steps still stands in when it is at least twice as pure
+    as the label's share of examples; logic no purer than that share does not."""
+    steps = [Step("the text is asking about a neighbour", f"a{i}", "allow", False) for i in range(12)]
+    steps += [Step("the weather today is sunny and warm", f"w{i}", "allow", False) for i in range(60)]
+    steps += [Step("the text is asking about a neighbour", f"b{i}", "block", False) for i in range(2)]
+    steps += [Step("the weather today is sunny and warm", f"c{i}", "block", False) for i in range(2)]
+    blocking = [p for p in mine_patterns(steps, bag_of_words, similarity=0.5, min_support=3) if p.label == "block"]
+    assert [(p.example_ids, p.fallback) for p in blocking] == [(["b0", "b1"], ("block", 0))]
+    assert blocking[0].purity == 2 / 14  # block is 4 of 76 examples: 2 x 0.053 <= 0.143
